@@ -1,0 +1,118 @@
+"""The manifest: one :class:`VideoRecord` per video, and the frame-label rule.
+
+A source (LAV-DF metadata, Multi-FFDV label files, a folder) turns its on-disk layout into a list
+of ``VideoRecord``; the writer turns that list into a store's per-video variables.
+
+Example
+-------
+>>> from voca_data.records import VideoRecord, frame_labels
+>>> rec = VideoRecord("test/000001", "test/000001.mp4", "test", label=1,
+...                   fake_periods=((0.2, 0.6),))
+>>> frame_labels(rec.fake_periods, n_frames=20, fps=25).tolist()[:16]
+[0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import PurePosixPath
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["VideoRecord", "frame_labels", "check_relative_path", "ManifestError"]
+
+
+class ManifestError(ValueError):
+    """A manifest (or one record of it) is invalid; the message names the record."""
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video of a dataset, as its source describes it.
+
+    Parameters
+    ----------
+    video_id:
+        Stable identifier, unique in the dataset (LAV-DF: ``"test/000001"``).
+    path:
+        Media file relative to the dataset root, POSIX separators, never absolute, never ``..``.
+    split:
+        The source's own split name (``train``/``dev``/``test``, ``trainset``, ``val`` ...).
+    label:
+        1 fake, 0 real, -1 unknown.
+    fake_periods:
+        Fake intervals ``(start, end)`` in seconds, sorted, each ``0 <= start < end``.
+    modify_video, modify_audio:
+        LAV-DF's flags (1/0), -1 where the source has none.
+    duration:
+        Duration the *metadata* claims, in seconds (the extractor measures the media itself).
+    n_frames:
+        Frame count the metadata claims on the store timeline, if any.
+    """
+
+    video_id: str
+    path: str
+    split: str
+    label: int = -1
+    fake_periods: tuple[tuple[float, float], ...] = ()
+    modify_video: int = -1
+    modify_audio: int = -1
+    duration: float | None = None
+    n_frames: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        periods = tuple((float(s), float(e)) for s, e in self.fake_periods)
+        object.__setattr__(self, "fake_periods", periods)
+        for name in ("video_id", "path", "split"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ManifestError(f"record {self.video_id!r}: {name} must be a non-empty string")
+        if self.label not in (-1, 0, 1):
+            raise ManifestError(f"record {self.video_id!r}: label must be -1, 0 or 1, not {self.label!r}")
+        for s, e in periods:
+            if not (math.isfinite(s) and math.isfinite(e)) or s < 0 or e <= s:
+                raise ManifestError(
+                    f"record {self.video_id!r}: fake period [{s}, {e}] must satisfy 0 <= start < end"
+                )
+        check_relative_path(self.path, what=f"record {self.video_id!r}")
+
+    @property
+    def n_fakes(self) -> int:
+        return len(self.fake_periods)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["fake_periods"] = [list(p) for p in self.fake_periods]
+        return d
+
+
+def check_relative_path(path: str, what: str = "path") -> str:
+    """Refuse absolute paths, ``..`` components and backslashes; return the path unchanged."""
+    if "\\" in path:
+        raise ManifestError(f"{what}: path {path!r} uses backslashes; use '/' separators")
+    p = PurePosixPath(path)
+    if p.is_absolute():
+        raise ManifestError(f"{what}: path {path!r} is absolute; paths must be relative to the dataset root")
+    if any(part == ".." for part in p.parts):
+        raise ManifestError(f"{what}: path {path!r} contains '..'; paths must stay inside the dataset root")
+    return path
+
+
+def frame_labels(
+    fake_periods: Iterable[Sequence[float]], n_frames: int, fps: float
+) -> np.ndarray:
+    """Per-frame labels on the store timeline (int8, 1 fake, 0 real).
+
+    Frame ``t`` covers ``[t/fps, (t+1)/fps)``; it is fake iff its centre ``(t + 0.5)/fps`` lies in
+    some half-open period ``[start, end)``. This is the one place the rule lives.
+    """
+    if n_frames < 0:
+        raise ValueError(f"n_frames must be >= 0, got {n_frames}")
+    centres = (np.arange(n_frames, dtype=np.float64) + 0.5) / float(fps)
+    labels = np.zeros(n_frames, dtype=np.int8)
+    for start, end in fake_periods:
+        labels[(centres >= float(start)) & (centres < float(end))] = 1
+    return labels
