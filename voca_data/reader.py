@@ -108,6 +108,12 @@ def open(  # noqa: A001 - the public name mirrors xarray.open_dataset
             ds = xr.open_dataset(path, engine="h5netcdf", mask_and_scale=False, chunks=None,
                                  decode_times=False)
             ds.attrs = decode_attrs(ds.attrs)
+            for var in ds.variables.values():
+                # HDF5 keeps the fill value as an attribute; Zarr as array metadata: same view
+                fill = var.attrs.pop("_FillValue", None)
+                if fill is not None:
+                    var.encoding["_FillValue"] = fill
+                var.attrs = decode_attrs(var.attrs)
         else:
             raise StoreError(
                 f"{path} is neither a Zarr store directory nor an HDF5 file: expected a voca store"

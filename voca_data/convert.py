@@ -1,0 +1,280 @@
+"""Lossless conversion between a Zarr store and an HDF5 file (netCDF4 layout, written by h5netcdf).
+
+Every array keeps its dtype, shape, dimension names, fill value, attributes and bytes (NaN fills,
+integer fills and UTF-8 strings included); root attributes that HDF5 cannot hold (nested dicts,
+lists, booleans, ``None``) are stored as JSON strings listed under ``_voca_json_attrs`` (the same
+for a variable's attributes). Per-frame arrays are copied block by block (``block_size`` videos at
+a time), so memory stays bounded by one shard whatever the store's size. Converting back gives
+the same Zarr layout (inner chunks, shards, per-video chunking) as the original.
+
+Example
+-------
+>>> from voca_data.convert import convert
+>>> convert("lavdf.zarr", "lavdf.h5")          # doctest: +SKIP
+>>> convert("lavdf.h5", "copy.zarr")           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from . import schema
+from .provenance import history_entry
+from .reader import JSON_ATTRS_KEY, StoreError, decode_attrs, is_hdf5
+
+log = logging.getLogger(__name__)
+
+__all__ = ["convert", "encode_attrs"]
+
+HDF5_SUFFIXES = (".h5", ".hdf5", ".nc", ".h5nc")
+_HDF5_COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+_FILL_KEY = "_FillValue"
+
+
+def encode_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Attributes an HDF5 file can hold: strings and (non-bool) numbers stay, everything else
+    (dicts, lists, booleans, ``None``) becomes a JSON string whose key is listed under
+    ``_voca_json_attrs``. :func:`voca_data.reader.decode_attrs` undoes it.
+
+    >>> encode_attrs({"fps": 25.0, "complete": True})
+    {'fps': 25.0, 'complete': 'true', '_voca_json_attrs': '["complete"]'}
+    """
+    out: dict[str, Any] = {}
+    encoded: list[str] = []
+    for key, value in attrs.items():
+        if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            out[key] = value
+        else:
+            out[key] = json.dumps(value, allow_nan=True)
+            encoded.append(key)
+    if encoded:
+        out[JSON_ATTRS_KEY] = json.dumps(encoded)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars/arrays from h5py attributes -> python values (as JSON would hold them)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()] if value.dtype.kind in "SO" else value.tolist()
+    return value
+
+
+def _kind(path: Path) -> str:
+    if path.is_dir():
+        return "zarr"
+    if path.exists() and is_hdf5(path):
+        return "hdf5"
+    if path.exists():
+        raise StoreError(f"{path} is neither a Zarr store directory nor an HDF5 file")
+    raise FileNotFoundError(f"{path}: no such store")
+
+
+def _out_kind(path: Path) -> str:
+    if path.suffix.lower() == ".zarr":
+        return "zarr"
+    if path.suffix.lower() in HDF5_SUFFIXES:
+        return "hdf5"
+    raise ValueError(f"{path}: output must end in .zarr or one of {', '.join(HDF5_SUFFIXES)}")
+
+
+def _fill_equal(data: np.ndarray, fill: Any) -> np.ndarray:
+    """Elementwise 'is the fill value' (NaN-aware, bit patterns aside)."""
+    if data.dtype.kind == "f" and fill is not None and np.isnan(fill):
+        return np.isnan(data)
+    if data.dtype.kind in "fiub":
+        return data == np.asarray(fill, dtype=data.dtype)
+    return data == ("" if fill is None else fill)
+
+
+def _frame_extent_written(data: np.ndarray, fill: Any, frame_axis: int, chunk: int) -> int:
+    """Frames (rounded up to ``chunk``) that hold anything but fill in this block: the rest stays
+    unwritten in HDF5 and reads back as the fill value, so padding costs no disk."""
+    nonfill = ~_fill_equal(data, fill)
+    if data.dtype.kind == "f":  # a NaN with another payload than the fill's is data too
+        nonfill |= np.isnan(data) & (data.view(f"u{data.itemsize}") != np.asarray(
+            fill, dtype=data.dtype).view(f"u{data.itemsize}"))
+    axes = tuple(a for a in range(data.ndim) if a != frame_axis)
+    used = np.flatnonzero(nonfill.any(axis=axes)) if data.size else np.array([], dtype=int)
+    if used.size == 0:
+        return 0
+    return min(data.shape[frame_axis], int(np.ceil((used[-1] + 1) / chunk)) * chunk)
+
+
+def _blocks(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, max(size, 1)):
+        yield slice(start, min(start + size, n))
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists():
+        if not overwrite:
+            raise FileExistsError(f"{out} already exists; pass --overwrite (overwrite=True) to replace it")
+        if out.is_dir():
+            shutil.rmtree(out)
+        else:
+            out.unlink()
+
+
+# --------------------------------------------------------------------------- Zarr -> HDF5
+def _zarr_to_hdf5(src: Path, out: Path, progress: bool) -> None:
+    import h5netcdf
+    import h5py
+    import zarr
+    from tqdm import tqdm
+
+    root = zarr.open_group(str(src), mode="r", zarr_format=3, use_consolidated=False)
+    attrs = dict(root.attrs)
+    if "voca_schema" not in attrs:
+        raise StoreError(f"{src} has no 'voca_schema' attribute: not a voca store")
+    block = int(attrs.get("block_size", schema.DEFAULT_BLOCK_SIZE))
+    arrays = dict(root.arrays())
+    names = [n for n in schema.VARIABLES if n in arrays] + sorted(n for n in arrays if n not in schema.VARIABLES)
+    tmp = out.with_name(out.name + ".partial")
+    if tmp.exists():
+        tmp.unlink()
+    with h5netcdf.File(tmp, "w", invalid_netcdf=True) as f:
+        for name in names:
+            arr = arrays[name]
+            dims = list(arr.metadata.dimension_names or [f"{name}_dim_{k}" for k in range(arr.ndim)])
+            for d, size in zip(dims, arr.shape):
+                if d in f.dimensions:
+                    if f.dimensions[d].size != size:
+                        raise StoreError(f"{src}: dimension {d!r} of {name!r} has size {size}, "
+                                         f"another variable has {f.dimensions[d].size}")
+                else:
+                    f.dimensions[d] = int(size)
+            is_str = arr.dtype.kind not in "fiub"
+            kwargs: dict[str, Any] = {}
+            if arr.ndim and all(arr.shape):
+                kwargs["chunks"] = tuple(min(int(c), int(s)) for c, s in zip(arr.chunks, arr.shape))
+                kwargs.update(_HDF5_COMPRESSION)
+            if is_str:
+                dtype: Any = h5py.string_dtype("utf-8")
+            else:
+                dtype = arr.dtype
+                kwargs["fillvalue"] = np.asarray(arr.fill_value, dtype=arr.dtype)[()]
+            var = f.create_variable(name, tuple(dims), dtype=dtype, **kwargs)
+            var.attrs.update(encode_attrs(dict(arr.attrs)))
+            if "frame" in dims and dims[0] == "video":
+                frame_axis = dims.index("frame")
+                chunk = int(arr.chunks[frame_axis])
+                for sl in tqdm(list(_blocks(arr.shape[0], block)), desc=f"{name} -> hdf5",
+                               disable=not progress, leave=False):
+                    data = np.asarray(arr[sl])
+                    ext = _frame_extent_written(data, arr.fill_value, frame_axis, chunk)
+                    if ext:
+                        var[sl, :ext] = data[:, :ext]
+            elif is_str:
+                data = arr[...]
+                var[...] = np.array(np.asarray(data).tolist(), dtype=object).reshape(arr.shape)
+            else:
+                var[...] = np.asarray(arr[...])
+        history = list(attrs.get("history", []))
+        history.append(history_entry("convert", source=str(src), to="hdf5"))
+        attrs["history"] = history
+        f.attrs.update(encode_attrs(attrs))
+    tmp.rename(out)
+
+
+# --------------------------------------------------------------------------- HDF5 -> Zarr
+def _hdf5_to_zarr(src: Path, out: Path, progress: bool) -> None:
+    import h5netcdf
+    import zarr
+    from tqdm import tqdm
+
+    from .writer import _compressor, _consolidate
+
+    with h5netcdf.File(src, "r") as f:
+        attrs = decode_attrs({k: _plain(v) for k, v in f.attrs.items()})
+        if "voca_schema" not in attrs:
+            raise StoreError(f"{src} has no 'voca_schema' attribute: not a voca store")
+        block = int(attrs.get("block_size", schema.DEFAULT_BLOCK_SIZE))
+        history = list(attrs.get("history", []))
+        history.append(history_entry("convert", source=str(src), to="zarr"))
+        attrs["history"] = history
+        tmp = out.with_name(out.name + ".partial")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+        root.attrs.update(attrs)
+        for name, var in f.variables.items():
+            vattrs = {k: _plain(v) for k, v in var.attrs.items()}
+            fill = vattrs.pop(_FILL_KEY, None)
+            vattrs = decode_attrs(vattrs)
+            is_str = var.dtype.kind not in "fiub"
+            dims = list(var.dimensions)
+            shape = tuple(int(s) for s in var.shape)
+            h5_chunks = tuple(var.chunks) if var.chunks else (shape or None)
+            kwargs: dict[str, Any] = dict(name=name, shape=shape, dimension_names=dims, attributes=vattrs)
+            if is_str:
+                kwargs.update(dtype=str, fill_value="")
+            else:
+                kwargs.update(dtype=var.dtype, compressors=_compressor(),
+                              fill_value=np.asarray(0 if fill is None else fill, dtype=var.dtype)[()])
+            frame_var = "frame" in dims and dims and dims[0] == "video"
+            if frame_var:
+                # shards as the writer makes them: (block_size, all frames, dim), a whole number
+                # of inner chunks
+                kwargs["chunks"] = h5_chunks
+                kwargs["shards"] = tuple(
+                    int(np.ceil((block if k == 0 else s) / c)) * c
+                    for k, (s, c) in enumerate(zip(shape, h5_chunks)))
+                kwargs["config"] = {"write_empty_chunks": False}
+            elif shape:
+                kwargs["chunks"] = h5_chunks
+            arr = root.create_array(**kwargs)
+            if frame_var:
+                for sl in tqdm(list(_blocks(shape[0], block)), desc=f"{name} -> zarr",
+                               disable=not progress, leave=False):
+                    arr[sl] = var[sl]
+            elif is_str:
+                raw = var[...]
+                values = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in np.ravel(raw)]
+                arr[...] = np.array(values, dtype=object).reshape(shape)
+            else:
+                arr[...] = var[...]
+    _consolidate(tmp)
+    tmp.rename(out)
+
+
+def convert(src: str | Path, out: str | Path, overwrite: bool = False, progress: bool = False) -> Path:
+    """Convert a store between Zarr (``.zarr`` directory) and HDF5 (``.h5`` file), losslessly.
+
+    The direction follows from ``src`` (a Zarr directory or an HDF5 file) and ``out``'s suffix.
+    The output is written under a temporary name and renamed when complete, so an interrupted
+    conversion never leaves a half-written ``out``. A ``convert`` entry is appended to ``history``.
+
+    Raises
+    ------
+    FileExistsError
+        ``out`` exists and ``overwrite`` is false.
+    ValueError
+        Same format on both sides, or an unknown output suffix.
+    """
+    src, out = Path(src), Path(out)
+    kind_in, kind_out = _kind(src), _out_kind(out)
+    if kind_in == kind_out:
+        raise ValueError(f"{src} is already {kind_in}; convert goes Zarr <-> HDF5 "
+                         f"(give an output ending in {'.h5' if kind_in == 'zarr' else '.zarr'})")
+    if src.resolve() == out.resolve():
+        raise ValueError(f"input and output are the same path: {src}")
+    _check_out(out, overwrite)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata")
+        if kind_in == "zarr":
+            _zarr_to_hdf5(src, out, progress)
+        else:
+            _hdf5_to_zarr(src, out, progress)
+    log.info("converted %s (%s) -> %s (%s)", src, kind_in, out, kind_out)
+    return out
