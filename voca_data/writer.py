@@ -276,7 +276,8 @@ class StoreWriter:
         ``arrays`` maps variable names to arrays shaped for the block (``(n, frame, dim)`` for
         per-frame variables, ``(n,)`` for per-video ones, ``n`` the videos in the block).
         ``n_frames`` and ``status`` are required; a missing per-frame variable is written as fill,
-        a missing ``frame_label`` is computed from the stored fake periods. Values past each
+        a missing ``frame_label`` (or one left all fill for an ok video, as :meth:`empty_block`
+        gives it) is computed from the stored fake periods of labelled videos. Values past each
         video's ``n_frames`` are reset to the fill value.
         """
         sl = self.block_slice(i)
@@ -318,13 +319,22 @@ class StoreWriter:
         status = checked["status"]
         if not np.isin(status, (schema.OK, schema.FAILED)).all():
             raise ValueError(f"write_block({i}): status must be 1 (ok) or 2 (failed), got {status.tolist()}")
-        if "frame_label" not in checked:
-            recs = self.records(i)
+        # frame labels missing, or left at fill (as empty_block gives them) for a labelled ok
+        # video: computed from the stored fake periods by the one frame-label rule
+        fl = checked.get("frame_label")
+        if fl is None:
             fl = np.full((nb, self.n_frames_max), -1, dtype=np.int8)
-            for k, r in enumerate(recs):
-                if status[k] == schema.OK and r.label != -1:
-                    fl[k, : n_frames[k]] = frame_labels(r.fake_periods, int(n_frames[k]), self.fps)
-            checked["frame_label"] = fl
+        else:
+            fl = fl.copy()
+        recs = None
+        for k in range(nb):
+            n = int(n_frames[k])
+            if status[k] != schema.OK or n == 0 or not (fl[k, :n] == -1).all():
+                continue
+            recs = recs or self.records(i)
+            if recs[k].label != -1:
+                fl[k, :n] = frame_labels(recs[k].fake_periods, n, self.fps)
+        checked["frame_label"] = fl
         # per-frame: pad past n_frames, failed videos entirely fill, then write whole shards
         valid = np.arange(self.n_frames_max)[None, :] < n_frames[:, None]
         valid &= (status == schema.OK)[:, None]
