@@ -1,0 +1,212 @@
+"""Glue between a store and the models: split names, checks before training, datasets, loaders.
+
+Stores are read only through voca_data's public API (:func:`voca_data.open` for per-video
+metadata and statistics, :class:`voca_data.torch.VideoDataset` for per-frame tensors).
+
+>>> from voca_models.data import StoreInfo
+>>> info = StoreInfo.load("lavdf.zarr")                        # doctest: +SKIP
+>>> info.resolve_split("dev"), info.feature_dims["visual"]     # doctest: +SKIP
+('dev', 512)
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+import voca_data
+
+log = logging.getLogger(__name__)
+
+__all__ = ["StoreInfo", "SPLIT_ALIASES", "make_dataset", "to_device"]
+
+#: split names looked for when a role's split is not given, in order (LAV-DF, FFDV, folder)
+SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
+    "train": ("train", "trainset", "training"),
+    "dev": ("dev", "val", "valset", "validation", "valid"),
+    "test": ("test", "testset"),
+}
+
+#: store attributes copied into a checkpoint (where the features came from)
+PROVENANCE_KEYS = ("visual_encoder", "audio_encoder", "face_detector", "dataset", "fps", "voca_schema",
+                   "voca_version")
+
+OK = 1
+
+
+@dataclass
+class StoreInfo:
+    """Per-video metadata of a store (no per-frame data), read with ``voca_data.open``."""
+
+    path: Path
+    splits: np.ndarray
+    labels: np.ndarray
+    status: np.ndarray
+    n_frames: np.ndarray
+    fake_periods: np.ndarray
+    fps: float
+    attrs: dict[str, Any]
+    feature_dims: dict[str, int]
+    frame_variables: tuple[str, ...]
+    stats: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, store: str | Path) -> "StoreInfo":
+        path = Path(store)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", voca_data.IncompleteStoreWarning)
+            ds = voca_data.open(path)
+        frame_vars = tuple(n for n, v in ds.data_vars.items() if v.dims[:2] == ("video", "frame"))
+        dims = {"visual": int(ds.sizes.get("visual_dim", 0)), "audio": int(ds.sizes.get("audio_dim", 0))}
+        for n in frame_vars:
+            if n not in dims and ds[n].ndim == 2:
+                dims[n] = 1
+        stats = {}
+        for f in ("visual", "audio"):
+            for s in ("mean", "std"):
+                name = f"{f}_{s}"
+                if name in ds:
+                    stats[name] = np.asarray(ds[name].values, dtype=np.float32)
+        return cls(
+            path=path,
+            splits=np.array([str(s) for s in ds["split"].values.tolist()], dtype=object),
+            labels=np.asarray(ds["label"].values).astype(np.int64),
+            status=np.asarray(ds["status"].values).astype(np.int64),
+            n_frames=np.asarray(ds["n_frames"].values).astype(np.int64),
+            fake_periods=np.asarray(ds["fake_periods"].values, dtype=np.float64),
+            fps=float(ds.attrs.get("fps", 25.0)),
+            attrs=dict(ds.attrs),
+            feature_dims=dims,
+            frame_variables=frame_vars,
+            stats=stats,
+        )
+
+    # ---------------------------------------------------------------- splits
+    @property
+    def split_names(self) -> list[str]:
+        return sorted(set(self.splits.tolist()))
+
+    def resolve_split(self, role: str, name: str | None = None) -> str | None:
+        """The split to use for ``role`` (train/dev/test): ``name`` if given (checked), else the
+        first alias present in the store (``train``/``trainset``, ``dev``/``val``/``valset``, ...)."""
+        if name:
+            if name not in self.split_names:
+                raise ValueError(f"{self.path}: no split {name!r} for {role}; the store's splits are "
+                                 f"{self.split_names}")
+            return name
+        for alias in SPLIT_ALIASES.get(role, (role,)):
+            if alias in self.split_names:
+                return alias
+        return None
+
+    def usable(self, split: str) -> np.ndarray:
+        """Store indices of ok videos with frames in ``split``."""
+        return np.flatnonzero((self.splits == split) & (self.status == OK) & (self.n_frames > 0))
+
+    def check_split(self, split: str, role: str, both_classes: bool = True) -> None:
+        """Refuse an empty split or (for training/selection) one with a single class."""
+        idx = self.usable(split)
+        if idx.size == 0:
+            total = int((self.splits == split).sum())
+            raise ValueError(f"{self.path}: split {split!r} ({role}) has no usable videos "
+                             f"({total} listed, none with status ok and frames); extract it first")
+        if both_classes:
+            labels = self.labels[idx]
+            known = labels[labels >= 0]
+            classes = sorted(set(known.tolist()))
+            if classes != [0, 1]:
+                raise ValueError(
+                    f"{self.path}: split {split!r} ({role}) has videos of one class only "
+                    f"({', '.join(f'{c}: {int((known == c).sum())}' for c in classes) or 'no labels'};"
+                    " labels 0 real / 1 fake): AUC and training need real and fake videos")
+
+    def check_features(self, features: Sequence[str], split: str) -> None:
+        """Refuse a store that lacks (or never filled) a feature the model needs."""
+        for name in features:
+            if name not in self.frame_variables:
+                raise ValueError(f"{self.path}: the model needs per-frame feature {name!r}, which the "
+                                 f"store does not have (per-frame variables: {list(self.frame_variables)})")
+            if self.feature_dims.get(name, 0) <= 0:
+                raise ValueError(f"{self.path}: feature {name!r} has dimension 0")
+        # one sample video: the feature must have finite values somewhere
+        idx = self.usable(split)
+        ds = voca_data.open(self.path, warn_incomplete=False)
+        for name in features:
+            ok = False
+            for i in idx[:3]:
+                n = int(self.n_frames[i])
+                values = np.asarray(ds[name].isel(video=int(i), frame=slice(0, n)).values, dtype=np.float32)
+                if np.isfinite(values).any():
+                    ok = True
+                    break
+            if not ok:
+                hint = (" (run `voca finalize` with the AV-sync fit to compute it)"
+                        if name == "av_similarity" else "")
+                raise ValueError(f"{self.path}: feature {name!r} holds no values (all NaN) in split "
+                                 f"{split!r}{hint}")
+
+    def check_stats(self, features: Sequence[str]) -> dict[str, np.ndarray]:
+        """The train statistics the model will be normalised with (finalized stores have them)."""
+        out = {}
+        for f in features:
+            if f not in ("visual", "audio"):
+                continue
+            for s in ("mean", "std"):
+                v = self.stats.get(f"{f}_{s}")
+                if v is None or not np.isfinite(v).all():
+                    raise ValueError(f"{self.path} has no finite {f}_{s} statistics: the store is not "
+                                     f"finalized; run `voca finalize {self.path}`")
+                out[f"{f}_{s}"] = v
+        return out
+
+    # ---------------------------------------------------------------- class balance
+    def fake_ratios(self, split: str) -> dict[str, float]:
+        """Fraction of fake frames and of fake videos among labelled ok videos of ``split``
+        (frame labels from the stored fake periods by the one frame-label rule)."""
+        idx = self.usable(split)
+        labels = self.labels[idx]
+        known = idx[labels >= 0]
+        fake_frames = total = 0
+        for i in known:
+            n = int(self.n_frames[i])
+            periods = self.fake_periods[i]
+            periods = periods[np.isfinite(periods).all(axis=1)] if periods.ndim == 2 else np.zeros((0, 2))
+            fake_frames += int(voca_data.frame_labels([tuple(p) for p in periods], n, self.fps).sum())
+            total += n
+        n_known = max(int(known.size), 1)
+        return {"frame": fake_frames / max(total, 1), "video": float((self.labels[known] == 1).sum()) / n_known}
+
+    def provenance(self) -> dict[str, Any]:
+        return {k: self.attrs[k] for k in PROVENANCE_KEYS if k in self.attrs}
+
+
+def make_dataset(
+    store: str | Path, split: str, features: Sequence[str], window: int | None,
+    stats: Mapping[str, Any] | None, random_crop: bool = False, stride: int | None = None,
+    max_videos: int | None = None,
+) -> Any:
+    """A :class:`voca_data.torch.VideoDataset` normalised with ``stats`` (the training store's)."""
+    from voca_data.torch import VideoDataset
+
+    normalize: bool | Mapping[str, Any] = dict(stats) if stats else False
+    return VideoDataset(store, split=split, window=window, stride=stride, features=tuple(features),
+                        normalize=normalize, random_crop=random_crop, max_videos=max_videos)
+
+
+def to_device(batch: Mapping[str, torch.Tensor], device: torch.device | str) -> dict[str, torch.Tensor]:
+    """Move a collated batch to ``device``; scalar features become (B, T)."""
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            if v.dim() == 3 and v.shape[-1] == 1 and k not in ("visual", "audio"):
+                v = v.squeeze(-1)
+            out[k] = v.to(device, non_blocking=True)
+        else:
+            out[k] = v
+    return out

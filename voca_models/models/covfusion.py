@@ -1,0 +1,121 @@
+"""``covfusion``: the Multi-FFDV covariance idea on store features (video-level).
+
+::
+
+    visual (B,T,Dv) ─ centre over valid frames ─ C = Xc Xcᵀ / Dv (T×T frame-by-frame covariance)
+        ─ keep the k rows of largest energy (and the same columns), in time order ─ k×k
+          (zero-padded when a video has fewer than k frames)
+        ─ small CNN (3 strided convs, pool 4×4) ─ Linear ─ visual branch zv (B,d)
+    audio (B,T,Da) (| scalar extras) ─ per-frame MLP ─ [masked mean, masked max] ─ Linear ─ za (B,d)
+    score = MLP([zv, za]) + α · cos(zv, za)                                  ─ video_logit (B,)
+
+Loss = video BCE(pos_weight) or focal.
+
+>>> import torch
+>>> from voca_models import build
+>>> m = build("covfusion", visual_dim=16, audio_dim=8, k=8, d_model=16, hidden=16)
+>>> b = {"visual": torch.randn(2, 10, 16), "audio": torch.randn(2, 10, 8),
+...      "mask": torch.ones(2, 10, dtype=torch.bool)}
+>>> m(b)["video_logit"].shape
+torch.Size([2])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..losses import Term, bce_sum, focal_sum, masked_max, masked_mean
+from .base import ModelConfig, VideoModel, frame_inputs, video_targets, zero_padding
+
+
+@dataclass
+class CovFusionConfig(ModelConfig):
+    """Options of ``covfusion``. Scalar extras in ``features`` (e.g. ``av_similarity``) join the
+    audio branch's per-frame input."""
+
+    k: int = 128
+    d_model: int = 128
+    hidden: int = 256
+    channels: int = 16
+    alpha: float = -1.0  # weight of cos(visual branch, audio branch) in the score
+    dropout: float = 0.2
+    pos_weight: float = 1.0  # video BCE positive weight; -1: n_real/n_fake train videos
+    use_focal: bool = False
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+
+
+def top_energy_covariance(visual: Tensor, mask: Tensor, k: int) -> Tensor:
+    """(B, k, k) frame-by-frame covariance of the centred visual sequence restricted to the k
+    frames whose covariance rows have the largest energy (sum of squares), kept in time order.
+    Videos shorter than k are zero-padded."""
+    x = zero_padding(visual.float(), mask)
+    b, t, d = x.shape
+    if t < k:
+        x = F.pad(x, (0, 0, 0, k - t))
+        mask = F.pad(mask, (0, k - t))
+        t = k
+    mean = masked_mean(x, mask)
+    xc = zero_padding(x - mean[:, None, :], mask)
+    cov = xc @ xc.transpose(1, 2) / max(d, 1)
+    energy = cov.pow(2).sum(-1)
+    energy = torch.where(mask, energy, torch.full_like(energy, float("-inf")))
+    idx = energy.topk(k, dim=1).indices.sort(dim=1).values
+    rows = torch.gather(cov, 1, idx[:, :, None].expand(b, k, t))
+    out = torch.gather(rows, 2, idx[:, None, :].expand(b, k, k))
+    sel = torch.gather(mask, 1, idx)
+    keep = sel[:, :, None] & sel[:, None, :]
+    return torch.where(keep, out, torch.zeros_like(out))
+
+
+class CovFusion(VideoModel):
+    name = "covfusion"
+    config_class = CovFusionConfig
+    main_metric = "video_auc"
+    auto_weights = {"pos_weight": "video"}
+
+    def __init__(self, config: CovFusionConfig):
+        super().__init__(config)
+        config.check(required=("visual", "audio"))
+        if config.k < 2:
+            raise ValueError(f"k must be >= 2, got {config.k}")
+        c, d = config.channels, config.d_model
+        self.cnn = nn.Sequential(
+            nn.Conv2d(1, c, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1), nn.GELU(),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(4 * c * 16, d),
+        )
+        self.audio_features = tuple(f for f in config.features if f != "visual")
+        da = sum(config.feature_dim(f) for f in self.audio_features)
+        self.audio_mlp = nn.Sequential(nn.Linear(da, d), nn.GELU(), nn.Linear(d, d))
+        self.audio_out = nn.Linear(2 * d, d)
+        self.head = nn.Sequential(nn.Linear(2 * d, config.hidden), nn.GELU(), nn.Dropout(config.dropout),
+                                  nn.Linear(config.hidden, 1))
+
+    @property
+    def frame_level(self) -> bool:
+        return False
+
+    def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor | None]:
+        mask = batch["mask"].bool()
+        cov = top_energy_covariance(batch["visual"], mask, self.config.k)
+        zv = self.cnn(cov.unsqueeze(1))
+        a = self.audio_mlp(frame_inputs(batch, self.audio_features, mask))
+        za = self.audio_out(torch.cat([masked_mean(a, mask), masked_max(a, mask)], dim=-1))
+        agreement = F.cosine_similarity(zv, za, dim=-1, eps=1e-6)
+        video_logit = self.head(torch.cat([zv, za], dim=-1)).squeeze(-1) + self.config.alpha * agreement
+        return {"frame_logits": None, "video_logit": video_logit, "agreement": agreement,
+                "covariance": cov}
+
+    def loss_terms(self, batch: Mapping[str, Tensor], out: Mapping[str, Tensor]) -> dict[str, Term]:
+        c = self.config
+        vt, vvalid = video_targets(batch)
+        if c.use_focal:
+            return {"video": Term(1.0, *focal_sum(out["video_logit"], vt, vvalid, c.focal_alpha, c.focal_gamma))}
+        return {"video": Term(1.0, *bce_sum(out["video_logit"], vt, vvalid, max(c.pos_weight, 0.0) or 1.0))}

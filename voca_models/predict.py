@@ -1,0 +1,138 @@
+"""Inference on whole videos: windows are run through the model and stitched back.
+
+>>> from voca_models import load_checkpoint, predict
+>>> model, meta = load_checkpoint("runs/localizer")                    # doctest: +SKIP
+>>> rows = predict(model, "lavdf.zarr", split="test", meta=meta)       # doctest: +SKIP
+>>> rows[0]["video_id"], rows[0]["frame_probs"].shape, rows[0]["video_prob"]   # doctest: +SKIP
+('test/000001', (312,), 0.97)
+
+Long videos are cut into windows of the training window length (non-overlapping unless
+``stride`` is given); a frame's probability is the sigmoid of its logit averaged over the windows
+that contain it, and a video's probability is the sigmoid of the largest window video logit
+(a video is as fake as its most fake part).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .checkpoint import check_feature_dims
+from .data import StoreInfo, make_dataset, to_device
+from .models import VideoModel
+
+log = logging.getLogger(__name__)
+
+__all__ = ["predict", "DEFAULT_WINDOW"]
+
+DEFAULT_WINDOW = 512
+
+
+def _sigmoid(x: np.ndarray | float) -> Any:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+@torch.no_grad()
+def predict(
+    model: VideoModel,
+    store: str | Path,
+    split: str | list[str] | None = None,
+    meta: Mapping[str, Any] | None = None,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    window: int | None = None,
+    stride: int | None = None,
+    max_videos: int | None = None,
+    progress: bool = False,
+    num_workers: int = 0,
+) -> list[dict[str, Any]]:
+    """Per-video predictions of ``model`` on the ok videos of ``split`` (``None``: all splits).
+
+    Parameters
+    ----------
+    model:
+        A model from :func:`voca_models.build` or :func:`voca_models.load_checkpoint`.
+    store:
+        Path of a Zarr store; its feature dims must match the model's.
+    meta:
+        The checkpoint's meta dict: features are normalised with the *training* store's
+        statistics and windows default to the training window. Without it, the store's own
+        statistics are used.
+    window, stride:
+        Window length and step in frames (default: the training window, non-overlapping).
+
+    Returns
+    -------
+    list of dict
+        One per video, in store order: ``video`` (store index), ``video_id``, ``n_frames``,
+        ``label`` (-1 unknown), ``frame_labels`` (int8 ``(n_frames,)`` as stored: 1 fake, 0 real,
+        -1 unknown), ``frame_probs`` (float32 ``(n_frames,)``, ``None`` for video-level
+        models), ``video_prob`` (float).
+    """
+    info = StoreInfo.load(store)
+    features = tuple(model.config.features)
+    if meta is not None:
+        check_feature_dims(meta, info.feature_dims, str(meta.get("checkpoint_dir", "the checkpoint")))
+        stats = {k: np.asarray(v, dtype=np.float32) for k, v in (meta.get("stats") or {}).items()}
+        window = window or int((meta.get("train_config") or {}).get("window") or DEFAULT_WINDOW)
+    else:
+        for name in features:
+            want = model.config.feature_dim(name)
+            if info.feature_dims.get(name) != want:
+                raise ValueError(f"{store}: feature {name!r} has {info.feature_dims.get(name)} dims, the model "
+                                 f"expects {want}")
+        stats = info.check_stats(features)
+        window = window or DEFAULT_WINDOW
+    if isinstance(split, str):
+        info.resolve_split("predict", split)
+    dataset = make_dataset(store, split, features, window=window, stats=stats, random_crop=False,
+                           stride=stride, max_videos=max_videos)
+    from voca_data.torch import collate
+
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate,
+                        num_workers=num_workers)
+    was_training = model.training
+    model.eval()
+    device = torch.device(device)
+    n_frames = {int(v): int(n) for v, n in zip(dataset.videos, dataset.n_frames)}
+    frame_sum: dict[int, np.ndarray] = {}
+    frame_count: dict[int, np.ndarray] = {}
+    frame_labels = {v: np.full(n, -1, np.int8) for v, n in n_frames.items()}
+    video_logit: dict[int, float] = {}
+    try:
+        for batch in tqdm(loader, desc="predict", unit="batch", disable=not progress, leave=False):
+            batch = to_device(batch, device)
+            out = model(batch)
+            vl = out["video_logit"].float().cpu().numpy()
+            fls = batch["frame_label"].cpu().numpy()
+            fl = None if out.get("frame_logits") is None else out["frame_logits"].float().cpu().numpy()
+            for k in range(vl.shape[0]):
+                v = int(batch["video"][k])
+                start = int(batch["start"][k])
+                length = int(batch["mask"][k].sum())
+                video_logit[v] = max(video_logit.get(v, -np.inf), float(vl[k]))
+                frame_labels[v][start:start + length] = fls[k, :length]
+                if fl is not None:
+                    if v not in frame_sum:
+                        frame_sum[v] = np.zeros(n_frames[v], np.float64)
+                        frame_count[v] = np.zeros(n_frames[v], np.int64)
+                    frame_sum[v][start:start + length] += fl[k, :length]
+                    frame_count[v][start:start + length] += 1
+    finally:
+        model.train(was_training)
+    rows = []
+    for v, vid, label in zip(dataset.videos.tolist(), dataset.video_ids, dataset.labels.tolist()):
+        probs = None
+        if v in frame_sum:
+            if (frame_count[v] == 0).any():  # cannot happen with stride <= window
+                raise RuntimeError(f"video {vid}: some frames were in no window")
+            probs = _sigmoid(frame_sum[v] / frame_count[v]).astype(np.float32)
+        rows.append({"video": int(v), "video_id": str(vid), "n_frames": n_frames[v], "label": int(label),
+                     "frame_labels": frame_labels[v], "frame_probs": probs, "video_prob": float(_sigmoid(video_logit[v]))})
+    return rows
