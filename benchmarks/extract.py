@@ -1,0 +1,203 @@
+"""Extraction benchmark: frames/s of the whole pipeline against, in the same run on the same device,
+(a) the visual encoder alone on pre-decoded crops with the same batch size, and (b) a baseline the
+way per-video scripts do it (sequential, decode, MTCNN on EVERY frame, each crop saved as PNG,
+embed, ``np.savez`` per video); plus the pipeline's peak memory for two dataset sizes.
+
+Random encoder weights (timing only). Prints a Markdown table; ``--output`` writes it to a file.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/extract.py --videos 12 --archs ViT-S-32 ViT-B-32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+
+def _dataset(root: Path, videos: int, seed: int = 0) -> Path:
+    from voca_data.synth import make_dataset
+
+    if (root / "synth_manifest.json").exists():
+        return root
+    # LAV-DF-like: 224 x 224, 3-5 s
+    return make_dataset(root, layout="lavdf", videos=videos, seed=seed, size=(224, 224),
+                        duration_range=(3.0, 5.0), workers=1)
+
+
+def _records(root: Path):
+    from voca_data.sources import load
+
+    return load("lavdf", root)
+
+
+def pipeline(root: Path, out: Path, arch: str, batch: int, block: int, workers: int,
+             scheduler: str = "threads") -> dict:
+    from voca_data.extract import ExtractConfig, extract, visual_encoder, audio_encoder
+
+    config = ExtractConfig(visual_arch=arch, detector="mtcnn", detect_every=5, block_size=block,
+                           batch_size=batch, device="cpu")
+    # models are loaded once per process; load them before timing (as a long run amortises it)
+    visual_encoder(config, "cpu"), audio_encoder(config, "cpu")
+    records = _records(root)
+    t0 = time.perf_counter()
+    extract(records, root, out, config, scheduler=scheduler, workers=workers, finalize=False,
+            progress=False)
+    dt = time.perf_counter() - t0
+    import zarr
+
+    frames = int(np.asarray(zarr.open_array(str(out / "n_frames"), mode="r")[:]).sum())
+    return {"frames": frames, "seconds": dt, "fps": frames / dt}
+
+
+def encoder_only(root: Path, arch: str, batch: int, max_frames: int) -> dict:
+    """The visual encoder alone on pre-decoded lower-face crops, same batch size."""
+    from voca_data.extract import ExtractConfig, visual_encoder
+    from voca_data.faces import lower_face_crops, make_detector, track_faces
+    from voca_data.media import decode
+
+    config = ExtractConfig(visual_arch=arch, batch_size=batch, device="cpu")
+    enc = visual_encoder(config, "cpu")
+    size = int(getattr(enc, "image_size", 224))
+    det = make_detector("center")
+    crops = []
+    for rec in _records(root):
+        v = decode(root / rec.path)
+        crops.append(lower_face_crops(v.frames, track_faces(v.frames, det, every=5), size))
+        if sum(len(c) for c in crops) >= max_frames:
+            break
+    crops = np.concatenate(crops)[:max_frames]
+    enc.encode(crops[:batch])  # warm-up
+    t0 = time.perf_counter()
+    for i in range(0, len(crops), batch):
+        enc.encode(crops[i:i + batch])
+    dt = time.perf_counter() - t0
+    return {"frames": len(crops), "seconds": dt, "fps": len(crops) / dt}
+
+
+def baseline(root: Path, arch: str, batch: int, work: Path, max_videos: int) -> dict:
+    """Today's per-video scripts: sequential; decode; MTCNN on every frame; PNG per crop; embed
+    the PNGs; np.savez per video."""
+    import cv2
+
+    from voca_data.extract import ExtractConfig, audio_encoder, visual_encoder
+    from voca_data.faces import FaceTrack, lower_face_crops, make_detector
+    from voca_data.media import decode
+
+    config = ExtractConfig(visual_arch=arch, batch_size=batch, device="cpu")
+    enc = visual_encoder(config, "cpu")
+    aenc = audio_encoder(config, "cpu")
+    size = int(getattr(enc, "image_size", 224))
+    det = make_detector("mtcnn")
+    frames_total = 0
+    t0 = time.perf_counter()
+    for rec in _records(root)[:max_videos]:
+        v = decode(root / rec.path)
+        boxes, scores = [], []
+        for frame in v.frames:  # a detection on every frame
+            dets = det.detect(frame[None])[0]
+            if dets:
+                box, score = max(dets, key=lambda d: (d[0][2] - d[0][0]) * (d[0][3] - d[0][1]))
+                boxes.append(np.asarray(box, np.float32))
+                scores.append(float(score))
+            else:
+                boxes.append(boxes[-1] if boxes else [0, 0, v.width, v.height]); scores.append(0.0)
+        track = FaceTrack(boxes=np.asarray(boxes, np.float32), scores=np.asarray(scores, np.float32),
+                          landmarks=None)
+        crops = lower_face_crops(v.frames, track, size)
+        folder = work / rec.video_id.replace("/", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        for t, crop in enumerate(crops):
+            cv2.imwrite(str(folder / f"{t:05d}.png"), crop[:, :, ::-1])
+        loaded = np.stack([cv2.imread(str(folder / f"{t:05d}.png"))[:, :, ::-1]
+                           for t in range(len(crops))])
+        emb = np.concatenate([enc.encode(loaded[i:i + batch]) for i in range(0, len(loaded), batch)])
+        aud = aenc.encode(v.audio, v.n_frames, 25.0, 16000)
+        np.savez(folder.with_suffix(".npz"), visual=emb, audio=aud)
+        frames_total += v.n_frames
+    dt = time.perf_counter() - t0
+    return {"frames": frames_total, "seconds": dt, "fps": frames_total / dt}
+
+
+def peak_memory(root: Path, arch: str, batch: int, block: int) -> float:
+    """Peak RSS (MiB) of a fresh process extracting ``root`` (this script, ``--pipeline-only``)."""
+    res = subprocess.run([sys.executable, __file__, "--pipeline-only", str(root), arch, str(batch),
+                          str(block)], capture_output=True, text=True)
+    if res.returncode:
+        raise RuntimeError(res.stderr[-2000:])
+    return int(res.stdout.strip().splitlines()[-1]) / 1024.0
+
+
+def _pipeline_only(argv: list[str]) -> None:
+    root, arch, batch, block = Path(argv[0]), argv[1], int(argv[2]), int(argv[3])
+    with tempfile.TemporaryDirectory() as d:
+        pipeline(root, Path(d) / "s.zarr", arch, batch, block, 1)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--videos", type=int, default=12)
+    p.add_argument("--archs", nargs="+", default=["ViT-S-32", "ViT-B-32"])
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--block-size", type=int, default=4)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--baseline-videos", type=int, default=4)
+    p.add_argument("--memory", action="store_true", help="also measure peak memory (two sizes)")
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "voca_bench_extract")
+    p.add_argument("--output", type=Path, default=None)
+    args = p.parse_args()
+
+    import torch
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    root = _dataset(args.work / f"lavdf{args.videos}", args.videos)
+    device = f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+    rows = []
+    for arch in args.archs:
+        with tempfile.TemporaryDirectory(dir=args.work) as d:
+            pipe = pipeline(root, Path(d) / "s.zarr", arch, args.batch_size, args.block_size, args.workers)
+            enc = encoder_only(root, arch, args.batch_size, max_frames=min(pipe["frames"], 512))
+            base = baseline(root, arch, args.batch_size, Path(d) / "baseline", args.baseline_videos)
+        rows.append((arch, pipe, enc, base))
+        print(json.dumps({"arch": arch, "pipeline": pipe, "encoder_only": enc, "baseline": base}), flush=True)
+    lines = [f"Device: {device}. Dataset: {args.videos} synthetic LAV-DF-like videos (224x224, 3-5 s, 25 fps), "
+             f"random weights, MTCNN every 5 frames, batch {args.batch_size}, block {args.block_size}, "
+             f"scheduler threads x{args.workers}.", "",
+             "| encoder | pipeline frames/s | encoder alone frames/s | pipeline / encoder | "
+             "baseline frames/s | pipeline / baseline |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for arch, pipe, enc, base in rows:
+        lines.append(f"| {arch} | {pipe['fps']:.1f} | {enc['fps']:.1f} | {pipe['fps'] / enc['fps']:.2f} | "
+                     f"{base['fps']:.1f} | {pipe['fps'] / base['fps']:.2f}x |")
+    if args.memory:
+        small = _dataset(args.work / "lavdf_mem_small", max(4, args.videos // 3), seed=5)
+        large = _dataset(args.work / "lavdf_mem_large", max(12, args.videos), seed=6)
+        lines += ["", "| dataset videos | block | batch | peak RSS (MiB) |", "| --- | --- | --- | --- |"]
+        for ds, n in ((small, max(4, args.videos // 3)), (large, max(12, args.videos))):
+            for block, batch in ((args.block_size, args.batch_size), (2 * args.block_size, 2 * args.batch_size)):
+                mem = peak_memory(ds, args.archs[0], batch, block)
+                lines.append(f"| {n} | {block} | {batch} | {mem:.0f} |")
+                print(lines[-1], flush=True)
+    text = "\n".join(lines)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--pipeline-only":
+        _pipeline_only(sys.argv[2:])
+    else:
+        main()

@@ -1,0 +1,114 @@
+"""``voca extract SOURCE ROOT OUT.zarr``: features of a dataset into a store, then finalize.
+
+Example::
+
+    voca extract lavdf /data/LAV-DF lavdf.zarr --visual-weights clip-vit-b-32.bin \
+        --scheduler processes --workers 4
+    voca extract folder /data/clips clips.zarr --scheduler tcp://10.0.0.5:8786   # a dask cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "extract features of a dataset (lavdf, ffdv, folder) into a Zarr store, then finalize"
+DESCRIPTION = HELP + """
+
+Creates OUT (or resumes it: only blocks with pending videos are run; --retry-failed also redoes
+failed videos), one Dask task per block of --block-size videos. A bad video becomes a failed
+record with the reason; the rest goes on. After extraction the store is finalized (train
+statistics, AV synchrony fit, complete flag) unless --no-finalize. See docs/extraction.md."""
+
+SOURCES = ("lavdf", "ffdv", "folder")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from voca_data.extract import ExtractConfig
+
+    d = ExtractConfig()
+    parser.add_argument("source", choices=SOURCES, help="dataset layout")
+    parser.add_argument("root", type=Path, help="dataset root directory")
+    parser.add_argument("out", type=Path, help="output store (.zarr); resumed if it exists")
+    try:
+        from voca_data.sources import add_source_arguments
+    except ImportError:  # pragma: no cover - sources not installed
+        pass
+    else:
+        group = parser.add_argument_group("source options")
+        add_source_arguments(group)
+    g = parser.add_argument_group("encoders")
+    g.add_argument("--visual-arch", default=d.visual_arch,
+                   help=f"open_clip architecture, or voca-tiny for tests (default {d.visual_arch})")
+    g.add_argument("--visual-weights", default=None,
+                   help="weights: a local file, an HF cache/hub tag; default random weights "
+                        "(recorded as pretrained: false, for testing only)")
+    g.add_argument("--audio-encoder", default=d.audio_encoder,
+                   help="logmel, wav2vec2_base, hubert_large, wavlm_large (default logmel)")
+    g.add_argument("--audio-weights", default=None, help="directory holding the torchaudio bundle weights")
+    g.add_argument("--detector", default=d.detector, help="mtcnn (default), face_alignment, center")
+    g.add_argument("--detect-every", type=int, default=d.detect_every,
+                   help=f"run the face detector every N frames (default {d.detect_every})")
+    g.add_argument("--crop-size", type=int, default=None, help="lower-face crop side (default: the encoder's)")
+    r = parser.add_argument_group("execution")
+    r.add_argument("--block-size", type=int, default=d.block_size,
+                   help=f"videos per block task and per shard (default {d.block_size})")
+    r.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help=f"crops per visual-encoder batch (default {d.batch_size})")
+    r.add_argument("--scheduler", default="threads",
+                   help="threads (default), processes, synchronous, or tcp://HOST:PORT of a "
+                        "running dask.distributed scheduler")
+    r.add_argument("--workers", type=int, default=None,
+                   help="parallel block tasks (threads: 1, processes: CPU count)")
+    r.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    r.add_argument("--retry-failed", action="store_true", help="redo failed videos (their blocks)")
+    r.add_argument("--no-finalize", action="store_true", help="leave the store unfinalized")
+    r.add_argument("--av-window", type=int, default=d.av_window,
+                   help=f"AV synchrony window in frames (default {d.av_window})")
+    r.add_argument("--av-pca", type=int, default=d.av_pca,
+                   help=f"PCA components per stream for AV synchrony (default {d.av_pca})")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace):
+    from voca_data.extract import ExtractConfig
+
+    return ExtractConfig(
+        visual_arch=args.visual_arch, visual_weights=args.visual_weights,
+        audio_encoder=args.audio_encoder, audio_weights=args.audio_weights,
+        detector=args.detector, detect_every=args.detect_every, crop_size=args.crop_size,
+        block_size=args.block_size, batch_size=args.batch_size, device=args.device,
+        av_window=args.av_window, av_pca=args.av_pca,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1") if args.visual_weights is None else None
+    from voca_data.extract import extract, ExtractConfig
+
+    if (args.out / "zarr.json").exists():
+        # resume with the store's own settings; execution options come from the command line
+        config = ExtractConfig.from_store(args.out, batch_size=args.batch_size, device=args.device)
+    else:
+        config = config_from_args(args)
+    try:
+        from voca_data.sources import records_from_args
+    except ImportError as e:  # pragma: no cover
+        raise ValueError(f"voca_data.sources is not available ({e})") from e
+    records = records_from_args(args.source, args.root, args)
+    info = {"name": args.source}
+    manifest = getattr(records, "manifest", None)
+    if manifest:
+        info["manifest"] = str(manifest)
+    extract(records, args.root, args.out, config, scheduler=args.scheduler, workers=args.workers,
+            retry_failed=args.retry_failed, finalize=not args.no_finalize,
+            progress=not args.no_progress, dataset_info=info)
+    import zarr
+
+    attrs = dict(zarr.open_group(str(args.out), mode="r").attrs)
+    status = zarr.open_array(str(args.out / "status"), mode="r")[:]
+    ok, failed, pending = int((status == 1).sum()), int((status == 2).sum()), int((status == 0).sum())
+    print(f"{args.out}: {ok} ok, {failed} failed, {pending} pending; complete={attrs.get('complete')}")
+    return 0
