@@ -102,6 +102,9 @@ def open(  # noqa: A001 - the public name mirrors xarray.open_dataset
                 )
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Consolidated metadata")
+                # a store whose attributes changed after finalize has no consolidated metadata:
+                # reading it without is correct (just slower), not worth a warning
+                warnings.filterwarnings("ignore", message="Failed to open Zarr store with consolidated")
                 ds = xr.open_zarr(path, consolidated=None, mask_and_scale=False, chunks=None,
                                   decode_times=False, zarr_format=3)
         elif is_hdf5(path):

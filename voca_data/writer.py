@@ -375,9 +375,12 @@ class StoreWriter:
             fill_value=np.nan if data.dtype.kind == "f" else 0,
         )
         arr[...] = data
+        _consolidate(self.path)
 
     def update_attrs(self, **attrs: Any) -> None:
+        """Set root attributes (from one process: the coordinator), re-consolidating metadata."""
         self._root.attrs.update(attrs)
+        _consolidate(self.path)
 
     def add_history(self, action: str, **info: Any) -> None:
         history = list(self._root.attrs.get("history", []))

@@ -116,3 +116,21 @@ if __name__ == "__main__":
     a = parser.parse_args()
     fx = make_npz_tree(a.root, n_videos=a.videos, visual_dim=a.visual_dim, audio_dim=a.audio_dim, seed=a.seed)
     print(f"wrote {len(fx.records)} videos under {fx.root} and {fx.metadata}")
+
+
+def run_command(name: str, argv: list[str]) -> int:
+    """Run one ``voca`` command module (``voca_data.commands.<name>``) the way ``voca`` does
+    (user errors -> one line on stderr, exit 2), without building the whole CLI (whose other
+    commands may need optional parts)."""
+    import importlib
+    import sys
+
+    module = importlib.import_module(f"voca_data.commands.{name}")
+    parser = argparse.ArgumentParser(prog=f"voca {name}")
+    module.add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return int(module.run(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as exc:
+        print(f"voca {name}: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,100 @@
+"""voca_data.open: selection, and the errors and warnings it promises."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import numpy as np
+import pytest
+import zarr
+
+import voca_data
+from voca_data import schema
+from voca_data.reader import IncompleteStoreWarning, StoreError
+from voca_data.testing import fill_block_random, random_records, random_store
+from voca_data.writer import StoreWriter, init
+
+
+def test_sel_by_split_and_id_and_lazy_frames(tmp_path):
+    path = random_store(tmp_path / "s.zarr", n_videos=9, block_size=4)
+    ds = voca_data.open(path)
+    test = ds.sel(split="test")
+    assert test.sizes["video"] == 3 and set(test.split.values.tolist()) == {"test"}
+    one = ds.sel(video_id="dev/000004")
+    assert one.video_id.item() == "dev/000004"
+    n = int(one.n_frames)
+    assert np.isfinite(one.visual.values[:n]).all() and np.isnan(one.visual.values[n:]).all()
+    # per-frame variables are not loaded by open; chunks="shard" gives one dask chunk per shard
+    assert ds.visual.variable._in_memory is False
+    dsk = voca_data.open(path, chunks="shard")
+    assert dsk.visual.chunks[0] == (4, 4, 1)
+    np.testing.assert_array_equal(dsk.visual.isel(video=5).values, ds.visual.isel(video=5).values)
+
+
+def test_not_a_store(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StoreError, match="not a Zarr v3 store"):
+        voca_data.open(tmp_path / "empty")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(StoreError, match="neither a Zarr store directory nor an HDF5 file"):
+        voca_data.open(tmp_path / "notes.txt")
+    zarr.open_group(str(tmp_path / "other.zarr"), mode="w").attrs["title"] = "someone else's"
+    with pytest.raises(StoreError, match="no 'voca_schema' attribute"):
+        voca_data.open(tmp_path / "other.zarr")
+    with pytest.raises(FileNotFoundError, match="no such store"):
+        voca_data.open(tmp_path / "missing.zarr")
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = random_store(tmp_path / "s.zarr", n_videos=4, block_size=2)
+    root = zarr.open_group(str(path), mode="r+")
+    root.attrs["voca_schema"] = schema.SCHEMA_VERSION + 1
+    zarr.consolidate_metadata(str(path))
+    with pytest.raises(StoreError, match=f"schema {schema.SCHEMA_VERSION + 1}, newer .* upgrade voca"):
+        voca_data.open(path)
+
+
+def test_unreadable_store(tmp_path):
+    path = random_store(tmp_path / "s.zarr", n_videos=4, block_size=2)
+    (path / "zarr.json").write_text("{ this is not json")
+    with pytest.raises(StoreError, match="cannot be opened as a voca store"):
+        voca_data.open(path)
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads anything")
+def test_permission_denied(tmp_path):
+    path = random_store(tmp_path / "s.zarr", n_videos=4, block_size=2)
+    os.chmod(path / "zarr.json", 0)
+    try:
+        with pytest.raises(StoreError, match="permission|cannot"):
+            voca_data.open(path)
+    finally:
+        os.chmod(path / "zarr.json", 0o644)
+
+
+def test_incomplete_store_warns_counting_pending_and_failed(tmp_path):
+    recs = random_records(10, seed=3)
+    w = init(tmp_path / "s.zarr", recs, visual_dim=4, audio_dim=2, max_frames=200, block_size=3)
+    w.write_block(0, fill_block_random(w, 0, fail=[1]))   # 2 ok, 1 failed
+    w.write_block(2, fill_block_random(w, 2))             # 3 ok; blocks 1 and 3 pending (4 videos)
+    with pytest.warns(IncompleteStoreWarning, match="incomplete: 4 pending and 1 failed of 10 videos"):
+        ds = voca_data.open(w.path)
+    assert (ds.status.values == schema.PENDING).sum() == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        voca_data.open(w.path, warn_incomplete=False)
+    # complete but with failures still warns (and says complete)
+    for b in StoreWriter(w.path).pending_blocks():
+        w.write_block(b, fill_block_random(w, b))
+    w.finalize()
+    with pytest.warns(IncompleteStoreWarning, match="complete: 0 pending and 1 failed"):
+        voca_data.open(w.path)
+
+
+def test_attrs_and_history_readable(tmp_path):
+    path = random_store(tmp_path / "s.zarr", n_videos=4, block_size=2)
+    ds = voca_data.open(path)
+    assert ds.attrs["visual_encoder"]["pretrained"] is False
+    assert json.dumps(ds.attrs["history"])  # plain JSON types
