@@ -1,0 +1,239 @@
+"""Inference with a checkpoint on a store, one video file, or a directory of videos.
+
+Raw videos are first extracted into a store (in ``work_dir``, a temporary directory by default)
+with the encoders recorded in the checkpoint's training store, so the features are the ones the
+model was trained on; a mismatch of feature dimensions is refused. Then every video gets::
+
+    {video_id, num_frames, video_prob, video_pred, fake_ratio_pred, num_fake_frames_pred,
+     segments: [[start_s, end_s, score], ...]}
+
+(``frame_probs`` too with ``keep_frame_probs=True``). Segments are the temporal proposals of
+:mod:`voca_models.proposals` (highest score first, at most 100), in seconds.
+
+Example
+-------
+>>> from voca_models.infer import infer
+>>> rows = infer("runs/localizer", "clip.mp4", device="cpu")          # doctest: +SKIP
+>>> rows[0]["video_prob"], rows[0]["segments"][:1]                      # doctest: +SKIP
+(0.93, [[2.12, 3.4, 0.81]])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from .proposals import generate_proposals
+
+log = logging.getLogger(__name__)
+
+__all__ = ["infer", "is_store", "video_records", "extract_config_for", "VIDEO_SUFFIXES"]
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
+
+
+def is_store(path: str | Path) -> bool:
+    """A voca store: a Zarr v3 directory (``zarr.json``) or an HDF5 file."""
+    path = Path(path)
+    if path.is_dir():
+        return (path / "zarr.json").exists()
+    if path.is_file():
+        from voca_data.reader import is_hdf5
+
+        return is_hdf5(path)
+    return False
+
+
+def video_records(source: str | Path) -> tuple[Path, list[Any]]:
+    """``(root, records)`` for one video file or every video under a directory (recursively);
+    ids are the paths relative to the root without suffix, split ``test``, label unknown."""
+    from voca_data import VideoRecord
+
+    source = Path(source)
+    if source.is_file():
+        if source.suffix.lower() not in VIDEO_SUFFIXES:
+            raise ValueError(f"{source} is neither a voca store nor a video file "
+                             f"({', '.join(VIDEO_SUFFIXES)})")
+        root, files = source.parent, [source]
+    elif source.is_dir():
+        root = source
+        files = sorted(p for p in source.rglob("*")
+                       if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith("."))
+        if not files:
+            raise ValueError(f"{source} holds no video files ({', '.join(VIDEO_SUFFIXES)}) and is not a "
+                             "voca store")
+    else:
+        raise FileNotFoundError(f"{source}: no such store, video file or directory")
+    records = []
+    for f in files:
+        rel = f.relative_to(root).as_posix()
+        records.append(VideoRecord(video_id=rel.rsplit(".", 1)[0], path=rel, split="test", label=-1))
+    return root, records
+
+
+def extract_config_for(meta: Mapping[str, Any], device: str = "cpu") -> Any:
+    """The :class:`voca_data.extract.ExtractConfig` of the checkpoint's training store: from the
+    ``extraction`` settings recorded in the checkpoint's store provenance, else from the training
+    store itself if it is still on disk."""
+    from voca_data.extract import ExtractConfig
+
+    store = meta.get("store") or {}
+    candidates: list[Mapping[str, Any]] = []
+    for holder in (store.get("provenance") or {}, store, meta.get("provenance") or {}):
+        if isinstance(holder, Mapping) and isinstance(holder.get("extraction"), Mapping):
+            candidates.append({"extraction": holder["extraction"]})
+    if candidates:
+        return ExtractConfig.from_store(candidates[0], device=device)
+    path = store.get("path")
+    if path and Path(path).exists() and is_store(path):
+        return ExtractConfig.from_store(path, device=device)
+    raise ValueError(
+        f"the checkpoint {meta.get('checkpoint_dir', '')} does not record how its training store was "
+        "extracted (no 'extraction' settings) and that store is not on disk: extract the videos "
+        "yourself with the same encoders (voca extract) and run voca infer on that store")
+
+
+def _check_dims(meta: Mapping[str, Any], store: Path) -> None:
+    from .data import StoreInfo
+
+    info = StoreInfo.load(store)
+    want = meta.get("feature_dims") or {}
+    for name in meta.get("features") or list(want):
+        if name in want and info.feature_dims.get(name) != int(want[name]):
+            raise ValueError(
+                f"{store}: feature {name!r} has {info.feature_dims.get(name)} dims but the model was trained "
+                f"on {want[name]}: the encoders differ from the checkpoint's training store")
+
+
+@contextlib.contextmanager
+def _work_dir(work_dir: str | Path | None) -> Iterator[Path]:
+    if work_dir is not None:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+        yield Path(work_dir)
+        return
+    with tempfile.TemporaryDirectory(prefix="voca-infer-") as d:
+        yield Path(d)
+
+
+def infer(
+    checkpoint: str | Path, source: str | Path, threshold: float = 0.5, device: str = "cpu",
+    batch_size: int = 8, split: str | None = None, work_dir: str | Path | None = None,
+    plot_dir: str | Path | None = None, max_plots: int = 20, keep_frame_probs: bool = False,
+    proposal_options: Mapping[str, Any] | None = None, progress: bool = False,
+    extract_options: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Predict every video of ``source`` (a store, a video file or a directory of videos).
+
+    Parameters
+    ----------
+    threshold:
+        Decision threshold for ``video_pred`` and for the predicted fake frames
+        (``fake_ratio_pred``, ``num_fake_frames_pred``).
+    device:
+        ``cpu``, ``cuda`` or ``auto`` (model and, for raw videos, the encoders).
+    split:
+        Only this split of a store (default: all its ok videos).
+    work_dir:
+        Where raw videos are extracted (kept); default a temporary directory (removed).
+    plot_dir:
+        Write a timeline PNG per video (up to ``max_plots``) there.
+    extract_options:
+        Overrides of the extraction settings (e.g. ``{"batch_size": 16}``); the encoders
+        themselves always come from the checkpoint.
+    """
+    import voca_models
+
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, meta = voca_models.load_checkpoint(checkpoint, map_location=device)
+    source = Path(source)
+    with _work_dir(work_dir) as wd:
+        if is_store(source):
+            store = source
+            _check_dims(meta, store)
+        else:
+            from voca_data.extract import extract
+
+            root, records = video_records(source)
+            config = extract_config_for(meta, device=device)
+            for k, v in dict(extract_options or {}).items():
+                setattr(config, k, v)
+            config.block_size = min(config.block_size, max(1, len(records)))
+            store = wd / "features.zarr"
+            log.info("extracting %d video(s) from %s with %s / %s", len(records), source,
+                     config.visual_arch, config.audio_encoder)
+            extract(records, root, store, config, scheduler="synchronous", progress=progress,
+                    dataset_info={"name": "voca-infer", "source": str(source)})
+            _check_dims(meta, store)
+        rows = voca_models.predict(model, store, split=split, meta=meta, batch_size=batch_size,
+                                   device=device, progress=progress)
+        fps = _store_fps(store)
+        out = []
+        failed = _failed_videos(store, split)
+        for r in rows:
+            out.append(_prediction(r, fps, threshold, proposal_options, keep_frame_probs))
+        for vid, err in failed:
+            out.append({"video_id": vid, "num_frames": 0, "video_prob": None, "video_pred": None,
+                        "fake_ratio_pred": None, "num_fake_frames_pred": None, "segments": [],
+                        "error": err})
+        if plot_dir is not None:
+            from .plots import plot_timeline, safe_name
+            from .evaluate import read_av_similarity
+
+            shown = [r for r in out if r.get("error") is None][:max_plots]
+            sims = read_av_similarity(store, [r["video_id"] for r in shown])
+            probs = {r["video_id"]: r for r in rows}
+            for r in shown:
+                v = dict(r, frame_probs=probs[r["video_id"]]["frame_probs"], n_frames=r["num_frames"])
+                r["plot"] = str(plot_timeline(v, Path(plot_dir) / f"{safe_name(r['video_id'])}.png", fps=fps,
+                                              threshold=threshold, av_similarity=sims.get(r["video_id"])))
+    return out
+
+
+def _store_fps(store: Path) -> float:
+    from .evaluate import _open
+
+    return float(_open(store).attrs.get("fps", 25.0))
+
+
+def _failed_videos(store: Path, split: str | None = None) -> list[tuple[str, str]]:
+    from .evaluate import _open
+
+    ds = _open(store)
+    status = np.asarray(ds["status"].values)
+    ids = [str(x) for x in ds["video_id"].values.tolist()]
+    splits = [str(x) for x in ds["split"].values.tolist()]
+    errors = ds["error"].values.tolist() if "error" in ds else [""] * len(ids)
+    return [(ids[i], str(errors[i] or "") or "not extracted") for i in np.nonzero(status != 1)[0]
+            if split is None or splits[i] == split]
+
+
+def _prediction(row: Mapping[str, Any], fps: float, threshold: float,
+                proposal_options: Mapping[str, Any] | None, keep_frame_probs: bool) -> dict[str, Any]:
+    probs = row.get("frame_probs")
+    n = int(row["n_frames"])
+    video_prob = float(row["video_prob"])
+    out: dict[str, Any] = {"video_id": row["video_id"], "num_frames": n, "video_prob": video_prob,
+                           "video_pred": int(video_prob >= threshold)}
+    if probs is not None:
+        probs = np.asarray(probs, dtype=np.float64)
+        fake = int((np.nan_to_num(probs) >= threshold).sum())
+        out["num_fake_frames_pred"] = fake
+        out["fake_ratio_pred"] = fake / n if n else 0.0
+        out["segments"] = [[round(float(a), 4), round(float(b), 4), round(float(s), 6)]
+                           for a, b, s in generate_proposals(probs, fps, **dict(proposal_options or {}))]
+        if keep_frame_probs:
+            out["frame_probs"] = probs
+    else:  # video-level model: no localization
+        out["num_fake_frames_pred"] = None
+        out["fake_ratio_pred"] = None
+        out["segments"] = []
+    return out

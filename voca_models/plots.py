@@ -1,0 +1,294 @@
+"""Figures (matplotlib, Agg backend, PNG): a per-video timeline and a summary sheet.
+
+Both take the plain dicts that ``voca evaluate`` writes (``results["videos"][i]``) and
+``voca infer`` returns, so a results JSON can be re-plotted without the model or the store.
+
+Example
+-------
+>>> import json
+>>> from voca_models import plots
+>>> results = json.load(open("results.json"))                       # doctest: +SKIP
+>>> plots.plot_timeline(results["videos"][0], "video0.png", fps=results["fps"])  # doctest: +SKIP
+>>> plots.plot_summary(results, "summary.png")                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from . import metrics as M
+from .proposals import segments_to_mask
+
+log = logging.getLogger(__name__)
+
+__all__ = ["plot_timeline", "plot_summary", "plot_results", "safe_name", "video_frame_labels"]
+
+_FAKE = "#d62728"
+_PRED = "#1f77b4"
+_SIM = "#2ca02c"
+
+
+def _figure(figsize: tuple[float, float]):
+    # no pyplot: a Figure with an Agg canvas leaves no global state behind (safe in threads/tests)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def safe_name(video_id: str) -> str:
+    """A file name for a video id (``test/000001`` -> ``test_000001``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(video_id)).strip("_") or "video"
+
+
+def video_frame_labels(video: Mapping[str, Any], fps: float) -> np.ndarray | None:
+    """Frame labels of a results entry: its ``frame_labels`` if present, else computed from
+    ``fake_periods`` with the store's frame-label rule; ``None`` when the truth is unknown."""
+    if video.get("frame_labels") is not None:
+        return np.asarray(video["frame_labels"])
+    if video.get("label") in (None, -1) and not video.get("fake_periods"):
+        return None
+    from voca_data import frame_labels
+
+    n = int(video.get("n_frames") or video.get("num_frames") or len(video.get("frame_probs") or []))
+    periods = [tuple(p) for p in (video.get("fake_periods") or [])]
+    return frame_labels(periods, n, fps).astype(np.int8)
+
+
+def plot_timeline(video: Mapping[str, Any], path: str | Path, fps: float = 25.0,
+                  threshold: float = 0.5, max_segments: int = 5,
+                  av_similarity: np.ndarray | None = None) -> Path:
+    """One video's timeline: fake probability per frame with the ground truth shaded and the
+    threshold; the true and the top predicted segments as bars; the audio-visual similarity.
+
+    ``video`` needs ``frame_probs`` (or only ``segments`` for video-level models) and may have
+    ``video_id``, ``fake_periods``, ``label``, ``video_prob``, ``segments``
+    (``[[start_s, end_s, score], ...]``) and ``av_similarity``.
+
+    >>> plot_timeline({"video_id": "a", "frame_probs": [0.1, 0.9, 0.8, 0.2],
+    ...                "fake_periods": [[0.04, 0.12]]}, "/tmp/a.png")  # doctest: +SKIP
+    """
+    path = Path(path)
+    probs = video.get("frame_probs")
+    probs = None if probs is None else np.asarray(probs, dtype=np.float64)
+    n = int(video.get("n_frames") or video.get("num_frames") or (0 if probs is None else probs.size))
+    sim = av_similarity if av_similarity is not None else video.get("av_similarity")
+    sim = None if sim is None else np.asarray(sim, dtype=np.float64)
+    t = np.arange(n) / fps
+    duration = max(n / fps, 1e-3)
+    periods = [tuple(p) for p in (video.get("fake_periods") or [])]
+    segments = sorted((list(s) for s in (video.get("segments") or [])), key=lambda s: -s[2])
+
+    fig = _figure((11, 5.6))
+    axes = fig.subplots(3, 1, sharex=True, height_ratios=[3, 1.5, 1.4])
+    ax = axes[0]
+    for k, (s, e) in enumerate(periods):
+        ax.axvspan(s, e, color=_FAKE, alpha=0.18, lw=0, label="ground truth fake" if k == 0 else None)
+    if probs is not None and probs.size:
+        ax.plot(t[: probs.size] + 0.5 / fps, probs[:n], color=_PRED, lw=1.4, label="fake probability")
+        pred = np.nan_to_num(probs) >= threshold
+        ax.fill_between(t[: probs.size] + 0.5 / fps, 0, 1, where=pred[:n], step="mid",
+                        color=_PRED, alpha=0.08, lw=0, transform=ax.get_xaxis_transform())
+    else:
+        ax.text(0.5, 0.5, "no frame probabilities (video-level model)", ha="center", va="center",
+                transform=ax.transAxes, color="0.4")
+    ax.axhline(threshold, color="0.3", ls="--", lw=0.9, label=f"threshold {threshold:.2f}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("P(fake)")
+    title = str(video.get("video_id", ""))
+    label = video.get("label")
+    if label in (0, 1):
+        title += f"  —  truth: {'fake' if label == 1 else 'real'}"
+    if video.get("video_prob") is not None:
+        title += f"  —  video P(fake) = {float(video['video_prob']):.3f}"
+    iou = video.get("iou")
+    if iou is not None and np.isfinite(iou):
+        title += f"  —  frame IoU = {float(iou):.3f}"
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.legend(loc="upper right", fontsize=8, ncol=3, framealpha=0.85)
+    ax.grid(alpha=0.25)
+
+    ax = axes[1]
+    shown = segments[:max_segments]
+    lanes = ["truth"] + [f"pred {k + 1}" for k in range(len(shown))]
+    for s, e in periods:
+        ax.broken_barh([(s, e - s)], (-0.35, 0.7), color=_FAKE, alpha=0.8)
+    for k, seg in enumerate(shown, start=1):
+        s, e, score = seg[:3]
+        ax.broken_barh([(s, e - s)], (k - 0.35, 0.7), color=_PRED,
+                       alpha=float(np.clip(0.3 + 0.7 * score, 0.3, 1.0)))
+        ax.text(min(e, duration), k, f" {score:.2f}", fontsize=7, va="center", color="0.2")
+    ax.set_yticks(range(len(lanes)), lanes, fontsize=7)
+    ax.set_ylim(len(lanes) - 0.5, -0.5)
+    ax.grid(axis="x", alpha=0.25)
+
+    ax = axes[2]
+    if sim is not None and np.isfinite(sim).any():
+        for s, e in periods:
+            ax.axvspan(s, e, color=_FAKE, alpha=0.18, lw=0)
+        ax.plot(t[: sim.size] + 0.5 / fps, sim[:n], color=_SIM, lw=1.1)
+        ax.set_ylabel("AV sync")
+    else:
+        ax.text(0.5, 0.5, "no audio-visual similarity in the store", ha="center", va="center",
+                transform=ax.transAxes, color="0.4", fontsize=9)
+        ax.set_yticks([])
+    ax.set_xlabel("time (s)")
+    ax.set_xlim(0, duration)
+    ax.grid(alpha=0.25)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def _curve_axes(ax, curves: Sequence[tuple[str, np.ndarray, np.ndarray, float]], kind: str) -> None:
+    for name, x, y, value in curves:
+        if x is None or not np.isfinite(value):
+            continue
+        ax.plot(x, y, lw=1.5, label=f"{name} ({'AUC' if kind == 'roc' else 'AP'} {value:.3f})",
+                drawstyle="default" if kind == "roc" else "steps-post")
+    if kind == "roc":
+        ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title("ROC")
+    else:
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_title("precision-recall")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.grid(alpha=0.25)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="lower right" if kind == "roc" else "lower left")
+    else:
+        ax.text(0.5, 0.5, "needs both classes", ha="center", va="center", transform=ax.transAxes)
+
+
+def _collect(results: Mapping[str, Any]) -> dict[str, Any]:
+    fps = float(results.get("fps", 25.0))
+    thr = results.get("threshold", {})
+    frame_thr = float(thr.get("frame", 0.5)) if isinstance(thr, Mapping) else float(thr)
+    video_thr = float(thr.get("video", 0.5)) if isinstance(thr, Mapping) else float(thr)
+    fprobs, flabels, vlabels, vprobs, ious, f1s, ratios = [], [], [], [], [], [], []
+    for v in results.get("videos", []):
+        labels = video_frame_labels(v, fps)
+        probs = v.get("frame_probs")
+        if v.get("label") in (0, 1) and v.get("video_prob") is not None:
+            vlabels.append(int(v["label"]))
+            vprobs.append(float(v["video_prob"]))
+        if probs is None or labels is None:
+            continue
+        probs = np.asarray(probs, dtype=np.float64)
+        fprobs.append(probs)
+        flabels.append(labels)
+        if v.get("label") == 1:
+            pred = np.nan_to_num(probs) >= frame_thr
+            valid = labels[: pred.size]
+            ious.append(M.mask_iou(pred, valid))
+            f1s.append(M.mask_f1(pred, valid))
+            ok = (valid == 0) | (valid == 1)
+            ratios.append(float((valid[ok] == 1).mean()) if ok.any() else np.nan)
+    return dict(fps=fps, frame_thr=frame_thr, video_thr=video_thr, fprobs=fprobs, flabels=flabels,
+                vlabels=np.asarray(vlabels), vprobs=np.asarray(vprobs), ious=np.asarray(ious),
+                f1s=np.asarray(f1s), ratios=np.asarray(ratios))
+
+
+def plot_summary(results: Mapping[str, Any], path: str | Path, title: str | None = None) -> Path:
+    """Summary sheet of an evaluation: ROC and PR curves (frame and video level), the video
+    confusion matrix, per-fake-video IoU and F1 distributions, IoU against fake ratio.
+
+    ``results`` is what :func:`voca_models.evaluate.evaluate` returns (``videos`` with
+    ``frame_probs``, ``video_prob``, ``label``, ``fake_periods``/``n_frames``; ``threshold``;
+    ``fps``)."""
+    path = Path(path)
+    c = _collect(results)
+    fig = _figure((15, 8.6))
+    axes = fig.subplots(2, 3)
+    if c["fprobs"]:
+        fl = np.concatenate([lab[: p.size] for p, lab in zip(c["fprobs"], c["flabels"])])
+        fp = np.concatenate([p[: lab.size] for p, lab in zip(c["fprobs"], c["flabels"])])
+        f_roc = M.roc_curve(fl, fp)
+        f_pr = M.pr_curve(fl, fp)
+        f_auc, f_ap = M.roc_auc(fl, fp), M.average_precision(fl, fp)
+    else:
+        f_roc = f_pr = (None, None, None)
+        f_auc = f_ap = float("nan")
+    v_roc = M.roc_curve(c["vlabels"], c["vprobs"])
+    v_pr = M.pr_curve(c["vlabels"], c["vprobs"])
+    v_auc, v_ap = M.roc_auc(c["vlabels"], c["vprobs"]), M.average_precision(c["vlabels"], c["vprobs"])
+    _curve_axes(axes[0, 0], [("frames", f_roc[0], f_roc[1], f_auc),
+                             ("videos", v_roc[0], v_roc[1], v_auc)], "roc")
+    _curve_axes(axes[0, 1], [("frames", f_pr[1], f_pr[0], f_ap),
+                             ("videos", v_pr[1], v_pr[0], v_ap)], "pr")
+
+    ax = axes[0, 2]
+    cm = M.confusion(c["vlabels"], (c["vprobs"] >= c["video_thr"]).astype(int)) if c["vlabels"].size \
+        else np.zeros((2, 2), int)
+    ax.imshow(cm, cmap="Blues", vmin=0, vmax=max(int(cm.max()), 1))
+    for i in range(2):
+        for j in range(2):
+            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=16,
+                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+    ax.set_xticks([0, 1], ["real", "fake"])
+    ax.set_yticks([0, 1], ["real", "fake"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("truth")
+    ax.set_title(f"videos at threshold {c['video_thr']:.2f}")
+
+    bins = np.linspace(0, 1, 21)
+    for ax, values, name in ((axes[1, 0], c["ious"], "IoU"), (axes[1, 1], c["f1s"], "F1")):
+        if values.size:
+            ax.hist(values, bins=bins, color=_PRED, alpha=0.8, edgecolor="white")
+            ax.axvline(values.mean(), color=_FAKE, ls="--", lw=1.2,
+                       label=f"mean {values.mean():.3f}, median {np.median(values):.3f}")
+            ax.legend(fontsize=8, loc="upper left")
+        else:
+            ax.text(0.5, 0.5, "no fake videos with frame probabilities", ha="center", va="center",
+                    transform=ax.transAxes, color="0.4")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel(f"frame {name} per fake video (threshold {c['frame_thr']:.2f})")
+        ax.set_ylabel("videos")
+        ax.set_title(f"{name} distribution ({values.size} fake videos)")
+        ax.grid(alpha=0.25)
+
+    ax = axes[1, 2]
+    if c["ious"].size:
+        ax.scatter(c["ratios"], c["ious"], s=18, alpha=0.7, color=_PRED, edgecolor="none")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("true fake ratio (fake frames / frames)")
+    ax.set_ylabel("frame IoU")
+    ax.set_title("IoU against fake ratio")
+    ax.grid(alpha=0.25)
+
+    head = title or " ".join(str(x) for x in (results.get("model"), results.get("split")) if x)
+    if head:
+        fig.suptitle(head, fontsize=12)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def plot_results(results: Mapping[str, Any], out_dir: str | Path, max_videos: int = 8,
+                 av_similarity: Mapping[str, np.ndarray] | None = None) -> list[Path]:
+    """The summary sheet and timelines of up to ``max_videos`` videos (fake videos first) into
+    ``out_dir``; returns the written paths."""
+    out_dir = Path(out_dir)
+    fps = float(results.get("fps", 25.0))
+    thr = results.get("threshold", {})
+    frame_thr = float(thr.get("frame", 0.5)) if isinstance(thr, Mapping) else float(thr)
+    paths = [plot_summary(results, out_dir / "summary.png")]
+    videos = sorted(results.get("videos", []), key=lambda v: -(v.get("label") == 1))
+    for v in videos[:max_videos]:
+        sim = (av_similarity or {}).get(v.get("video_id"))
+        paths.append(plot_timeline(v, out_dir / f"{safe_name(v.get('video_id', 'video'))}.png", fps=fps,
+                                   threshold=frame_thr, av_similarity=sim))
+    return paths
