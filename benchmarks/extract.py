@@ -146,6 +146,67 @@ def _pipeline_only(argv: list[str]) -> None:
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
+def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([pos, neg]))
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def avsync_sweep(dataset: Path, store: Path, splits: tuple[str, ...] = ("dev", "test")) -> list[dict]:
+    """AUC of ``av_similarity`` separating real frames (frame_label 0) from fake frames of
+    audio-only and video-only fakes (in-sync "both" fakes excluded), on ``splits``, for a grid of
+    AV synchrony settings. ``dataset`` is a synthetic dataset (its synth_manifest.json gives the
+    kind of fake), ``store`` its extraction."""
+    import itertools
+    import zarr
+
+    from voca_data import avsync
+    from voca_data.writer import StoreWriter
+
+    manifest = json.loads((dataset / "synth_manifest.json").read_text())
+    kind_of = {e["file"]: e["kind"] for e in manifest["entries"]}
+    writer = StoreWriter(store)
+    g = zarr.open_group(str(store), mode="r")
+    paths = [str(x) for x in g["path"][:]]
+    split = [str(x) for x in g["split"][:]]
+    n_frames = g["n_frames"][:]
+    status = g["status"][:]
+    vis, aud, lab = g["visual"][...], g["audio"][...], g["frame_label"][...]
+    chosen = [k for k in range(len(paths)) if split[k] in splits and status[k] == 1]
+
+    def evaluate(cfg: "avsync.AVSyncConfig") -> dict:
+        model = avsync.fit(writer, cfg)
+        pos, neg = [], []
+        for k in chosen:
+            n = int(n_frames[k])
+            sc = avsync.score_video(model, vis[k, :n], aud[k, :n])
+            kind = kind_of[paths[k]]
+            pos.append(sc[lab[k, :n] == 0])
+            if kind in ("modify_audio", "modify_video"):
+                neg.append(sc[lab[k, :n] == 1])
+        pos_a, neg_a = np.concatenate(pos), np.concatenate(neg)
+        ok = np.isfinite(pos_a).all() and np.isfinite(neg_a).all()
+        return {"auc": _auc(pos_a, neg_a) if ok else float("nan"), "real_frames": len(pos_a),
+                "fake_frames": len(neg_a), "fit_frames": model.n_frames,
+                "pca_visual": model.visual_pca.shape[1], "pca_audio": model.audio_pca.shape[1],
+                "correlation": [round(float(c), 3) for c in model.correlation]}
+
+    rows = []
+    base = dict(pca=64, components=1, window=9, centre_window=False, centre_video=True)
+    grid = [dict(base)]
+    grid += [{**base, "centre_video": False, "window": 1}, {**base, "centre_video": False}]
+    grid += [{**base, "window": w} for w in (1, 5, 15, 25)]
+    grid += [{**base, "pca": p} for p in (8, 16, 32, 128)]
+    grid += [{**base, "components": c} for c in (2, 4, 8)]
+    grid += [{**base, "centre_window": True}]
+    for settings in grid:
+        res = evaluate(avsync.AVSyncConfig(**settings))
+        rows.append({**settings, **res})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--videos", type=int, default=12)
@@ -199,5 +260,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--pipeline-only":
         _pipeline_only(sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "--avsync":
+        avsync_sweep(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
         main()

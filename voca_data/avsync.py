@@ -60,6 +60,9 @@ class AVSyncConfig:
         Eigenvalues below ``ridge * largest`` are dropped before whitening.
     split:
         Split whose real videos fit the model (default: ``train`` or ``trainset``).
+    centre_video:
+        Remove each video's own mean from both streams (FaceSync; turning it off, for ablation
+        only, centres with the mean of the fit frames instead).
     """
 
     pca: int = 64
@@ -68,6 +71,7 @@ class AVSyncConfig:
     centre_window: bool = False
     ridge: float = 1e-6
     split: str | None = None
+    centre_video: bool = True
 
     def __post_init__(self) -> None:
         if self.pca < 1 or self.components < 1:
@@ -90,13 +94,19 @@ class AVSyncModel:
     n_videos: int
     n_frames: int
     split: str
+    visual_mean: np.ndarray | None = None  # only without per-video centring
+    audio_mean: np.ndarray | None = None
 
     def project(self, visual: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-video centred canonical variates ``(n, k)`` of one video's features."""
         v = np.asarray(visual, np.float64)
         a = np.asarray(audio, np.float64)
-        v = v - v.mean(0)
-        a = a - a.mean(0)
+        if self.config.centre_video:
+            v = v - v.mean(0)
+            a = a - a.mean(0)
+        else:
+            v = v - self.visual_mean
+            a = a - self.audio_mean
         return v @ self.visual_pca @ self.cca_visual, a @ self.audio_pca @ self.cca_audio
 
 
@@ -133,6 +143,7 @@ def fit(writer: Any, config: AVSyncConfig = AVSyncConfig()) -> AVSyncModel | Non
     svv = np.zeros((dv, dv))
     saa = np.zeros((da, da))
     sva = np.zeros((dv, da))
+    sv, sa = np.zeros(dv), np.zeros(da)
     count = 0
     n_videos = 0
     for b in range(writer.n_blocks):
@@ -149,8 +160,12 @@ def fit(writer: Any, config: AVSyncConfig = AVSyncConfig()) -> AVSyncModel | Non
             ok = _valid_rows(v, a)
             if ok.sum() < 2:
                 continue
-            v = v[ok] - v[ok].mean(0)
-            a = a[ok] - a[ok].mean(0)
+            v, a = v[ok], a[ok]
+            if config.centre_video:
+                v = v - v.mean(0)
+                a = a - a.mean(0)
+            sv += v.sum(0)
+            sa += a.sum(0)
             svv += v.T @ v
             saa += a.T @ a
             sva += v.T @ a
@@ -160,9 +175,10 @@ def fit(writer: Any, config: AVSyncConfig = AVSyncConfig()) -> AVSyncModel | Non
         log.warning("AV sync: no real %s video with audio and visual features in %s; "
                     "av_similarity left NaN", split, writer.path)
         return None
-    svv /= count
-    saa /= count
-    sva /= count
+    mv, ma = sv / count, sa / count
+    svv = svv / count - np.outer(mv, mv)
+    saa = saa / count - np.outer(ma, ma)
+    sva = sva / count - np.outer(mv, ma)
 
     def _pca(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         vals, vecs = np.linalg.eigh(cov)
@@ -191,7 +207,7 @@ def fit(writer: Any, config: AVSyncConfig = AVSyncConfig()) -> AVSyncModel | Non
         visual_pca=pv, audio_pca=pa,
         cca_visual=wv[:, None] * u * signs, cca_audio=wa[:, None] * vt * signs,
         correlation=np.clip(s, 0.0, 1.0), config=config, n_videos=n_videos, n_frames=count,
-        split=split,
+        split=split, visual_mean=mv, audio_mean=ma,
     )
     log.info("AV sync: fitted on %d real %s videos (%d frames): PCA %d/%d, canonical correlations %s",
              n_videos, split, count, pv.shape[1], pa.shape[1], np.round(model.correlation, 3).tolist())
@@ -287,6 +303,11 @@ def save_model(writer: Any, model: AVSyncModel) -> None:
                           ("av_visual_pc", "av_component"), {"description": "canonical weights on visual PCs"})
     writer.write_variable("av_cca_audio", model.cca_audio.astype(np.float64),
                           ("av_audio_pc", "av_component"), {"description": "canonical weights on audio PCs"})
+    if not model.config.centre_video:
+        writer.write_variable("av_visual_mean", np.asarray(model.visual_mean, np.float64),
+                              ("visual_dim",), {"description": "mean of the fit frames"})
+        writer.write_variable("av_audio_mean", np.asarray(model.audio_mean, np.float64),
+                              ("audio_dim",), {"description": "mean of the fit frames"})
     writer.write_variable("av_cca_correlation", model.correlation.astype(np.float64),
                           ("av_component",), {"description": "canonical correlations on the fit frames"})
 
@@ -305,8 +326,8 @@ def load_model(path_or_group: Any) -> AVSyncModel | None:
     attrs = dict(group.attrs).get("av_sync") or {}
     if not attrs.get("fitted"):
         return None
-    settings = {k: attrs[k] for k in ("pca", "components", "window", "centre_window", "ridge", "split")
-                if k in attrs}
+    settings = {k: attrs[k] for k in ("pca", "components", "window", "centre_window", "ridge", "split",
+                                      "centre_video") if k in attrs}
     return AVSyncModel(
         visual_pca=np.asarray(group["av_visual_pca"][:], np.float64),
         audio_pca=np.asarray(group["av_audio_pca"][:], np.float64),
@@ -315,6 +336,8 @@ def load_model(path_or_group: Any) -> AVSyncModel | None:
         correlation=np.asarray(group["av_cca_correlation"][:], np.float64),
         config=AVSyncConfig(**settings), n_videos=int(attrs.get("n_videos", 0)),
         n_frames=int(attrs.get("n_frames", 0)), split=str(attrs.get("fit_split", "")),
+        visual_mean=np.asarray(group["av_visual_mean"][:]) if "av_visual_mean" in group else None,
+        audio_mean=np.asarray(group["av_audio_mean"][:]) if "av_audio_mean" in group else None,
     )
 
 
