@@ -204,8 +204,8 @@ class _Look:
     """How the photograph is placed in the frame for one video (one 'identity')."""
     width: int
     height: int
-    matrix: np.ndarray     # 2x3 affine, astronaut pixels -> output pixels
-    flip: bool
+    matrix: np.ndarray     # 2x3 affine, astronaut pixels -> output pixels (before the flip)
+    flip: bool             # mirror left-right after warping
     gains: np.ndarray      # per-channel colour gains
     gamma: float
     background: str        # "photo" or "gradient"
@@ -221,12 +221,12 @@ def _random_look(rng: np.random.Generator, size: tuple[int, int]) -> _Look:
     cx = _FACE_CENTRE[0] + float(rng.uniform(-0.12, 0.12)) * crop
     cy = _FACE_CENTRE[1] + float(rng.uniform(-0.10, 0.12)) * crop
     flip = bool(rng.random() < 0.5)
-    sx = -scale if flip else scale
-    matrix = np.array([[sx, 0.0, width / 2 - sx * cx], [0.0, scale, height / 2 - scale * cy]])
+    # the mirror image is taken after warping (a negative-scale warpAffine renders a face MTCNN misses)
+    matrix = np.array([[scale, 0.0, width / 2 - scale * cx], [0.0, scale, height / 2 - scale * cy]])
     return _Look(
         width=width, height=height, matrix=matrix, flip=flip,
-        gains=rng.uniform(0.8, 1.15, size=3).astype(np.float32),
-        gamma=float(rng.uniform(0.8, 1.25)),
+        gains=rng.uniform(0.88, 1.1, size=3).astype(np.float32),
+        gamma=float(rng.uniform(0.85, 1.15)),
         background="gradient" if rng.random() < 0.5 else "photo",
         bg_colours=rng.uniform(20, 235, size=(2, 3)).astype(np.float32),
         bg_angle=float(rng.uniform(0, 2 * np.pi)),
@@ -267,6 +267,9 @@ def _render_base(look: _Look, photo: np.ndarray) -> tuple[np.ndarray, tuple[floa
     m = look.matrix
     mx = m[0, 0] * _MOUTH[0] + m[0, 1] * _MOUTH[1] + m[0, 2]
     my = m[1, 0] * _MOUTH[0] + m[1, 1] * _MOUTH[1] + m[1, 2]
+    if look.flip:
+        img = np.ascontiguousarray(img[:, ::-1])
+        mx = (w - 1) - mx
     return img.astype(np.float32), (float(mx), float(my)), _MOUTH_HALF_WIDTH * abs(float(m[1, 1]))
 
 
@@ -413,7 +416,7 @@ def make_video(seed: int | Sequence[int], kind: str = "real", duration: float | 
     scale = float(np.percentile(env, 97)) + 1e-6
 
     periods: list[tuple[float, float]] = []
-    heard, lips = audio, env
+    heard = audio
     info: dict[str, Any] = {"speaker_f0": round(speaker.f0, 1), "background": look.background,
                             "flip": look.flip, "width": look.width, "height": look.height}
     if kind != "real":
@@ -429,18 +432,20 @@ def make_video(seed: int | Sequence[int], kind: str = "real", duration: float | 
         other_env = other_env * (scale / (float(np.percentile(other_env, 97)) + 1e-6))
         if kind in ("modify_audio", "both"):
             heard = _splice(audio, other_audio, periods, audio_rate)
-        if kind in ("modify_video", "both"):
-            lips = _splice(env, other_env, periods, audio_rate)
         heard_env = _splice(env, other_env, periods, audio_rate) if kind != "modify_video" else env
         info["other_speaker_f0"] = round(other_speaker.f0, 1)
     else:
         heard_env = env
 
-    opening = np.clip(_frame_envelope(lips, n_frames, spf) / scale, 0, 1) ** 0.8
+    # the lips are re-rendered exactly on the frames labelled fake (frame centre in a period)
+    fake = frame_labels(periods, n_frames, fps).astype(bool)
+    opening = np.clip(_frame_envelope(env, n_frames, spf) / scale, 0, 1) ** 0.8
+    if kind in ("modify_video", "both"):
+        other_opening = np.clip(_frame_envelope(other_env, n_frames, spf) / scale, 0, 1) ** 0.8
+        opening = np.where(fake, other_opening, opening)
     photo = _astronaut()
     base, mouth, half_width = _render_base(look, photo)
     frames = _render_mouths(base, mouth, half_width, opening)
-    fake = frame_labels(periods, n_frames, fps).astype(bool)
     if kind in ("modify_video", "both"):
         _mouth_artifact(frames, fake, mouth, half_width, rng)
     info.update(mouth=[round(mouth[0], 1), round(mouth[1], 1)], mouth_half_width=round(half_width, 2))
