@@ -76,10 +76,10 @@ def _per_video(ds: Any, problems: list[str], ids: list[str]) -> dict[str, np.nda
         for k, p in enumerate(_strings(ds["path"].values)):
             try:
                 if not p:
-                    raise ManifestError("path is empty")
-                check_relative_path(p, what="path")
+                    raise ManifestError(f"{named(k)}: path is empty")
+                check_relative_path(p, what=named(k))
             except ManifestError as exc:
-                add(f"path: {named(k)}: {exc}")
+                add(f"path: {exc}")
     out: dict[str, np.ndarray] = {}
     allowed = {"status": (schema.PENDING, schema.OK, schema.FAILED), "label": (-1, 0, 1),
                "modify_video": (-1, 0, 1), "modify_audio": (-1, 0, 1)}
