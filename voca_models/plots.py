@@ -97,7 +97,7 @@ def plot_timeline(video: Mapping[str, Any], path: str | Path, fps: float = 25.0,
         ax.fill_between(t[: probs.size] + 0.5 / fps, 0, 1, where=pred[:n], step="mid",
                         color=_PRED, alpha=0.08, lw=0, transform=ax.get_xaxis_transform())
     else:
-        ax.text(0.5, 0.5, "no frame probabilities (video-level model)", ha="center", va="center",
+        ax.text(0.5, 0.75, "no frame probabilities (video-level model)", ha="center", va="center",
                 transform=ax.transAxes, color="0.4")
     ax.axhline(threshold, color="0.3", ls="--", lw=0.9, label=f"threshold {threshold:.2f}")
     ax.set_ylim(-0.02, 1.02)

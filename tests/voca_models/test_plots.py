@@ -1,0 +1,63 @@
+"""Plots are written as real PNGs with content, from evaluation-shaped dicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voca_data.testing import random_store
+from voca_models import plots
+from voca_models.evaluate import read_av_similarity, score_predictions, store_truth
+
+mpimg = pytest.importorskip("matplotlib.image")
+
+
+def _check_png(path, min_size=(400, 300)):
+    assert path.exists() and path.stat().st_size > 5_000
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = mpimg.imread(str(path))
+    h, w = img.shape[:2]
+    assert w >= min_size[0] and h >= min_size[1]
+    assert float(np.std(img[..., :3])) > 0.02   # not a blank canvas
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    store = random_store(tmp_path_factory.mktemp("pl") / "r.zarr", n_videos=24, seed=3)
+    truth = store_truth(store, "test")
+    rng = np.random.default_rng(0)
+    preds = []
+    for t in truth:
+        p = np.clip(0.2 + 0.6 * (t["frame_labels"] == 1) + rng.normal(0, 0.15, t["n_frames"]), 0, 1)
+        preds.append({"video_id": t["video_id"], "frame_probs": p, "video_prob": float(p.max())})
+    res = score_predictions(preds, truth, fps=25.0, frame_threshold=0.5, video_threshold=0.6)
+    res.update(fps=25.0, threshold={"frame": 0.5, "video": 0.6}, model="test", split="test")
+    return store, res
+
+
+def test_timeline_png(results, tmp_path):
+    store, res = results
+    fake = next(v for v in res["videos"] if v["label"] == 1)
+    sim = read_av_similarity(store, [fake["video_id"]]).get(fake["video_id"])
+    out = plots.plot_timeline(fake, tmp_path / "deep" / "t.png", fps=25.0, av_similarity=sim)
+    _check_png(out, (900, 450))
+    # without frame probabilities (video-level model), similarity or truth it still draws
+    bare = {"video_id": "x", "n_frames": 40, "video_prob": 0.7, "segments": [[0.2, 0.9, 0.8]]}
+    _check_png(plots.plot_timeline(bare, tmp_path / "bare.png"))
+
+
+def test_summary_sheet_png(results, tmp_path):
+    _, res = results
+    _check_png(plots.plot_summary(res, tmp_path / "summary.png"), (1200, 700))
+    # degenerate: one class only, no frame outputs
+    only = {"videos": [{"video_id": "a", "label": 1, "video_prob": 0.9, "frame_probs": None}]}
+    _check_png(plots.plot_summary(only, tmp_path / "only.png"), (1200, 700))
+
+
+def test_plot_results_writes_summary_and_timelines(results, tmp_path):
+    _, res = results
+    paths = plots.plot_results(res, tmp_path / "out", max_videos=3)
+    assert [p.name for p in paths][0] == "summary.png" and len(paths) == 4
+    for p in paths:
+        _check_png(p)
+    assert plots.safe_name("test/000001") == "test_000001"
