@@ -138,7 +138,11 @@ def open(  # noqa: A001 - the public name mirrors xarray.open_dataset
         )
     # per-video variables are small: load them; per-frame ones stay lazy, one dask chunk per shard
     block = int(ds.attrs.get("block_size", schema.DEFAULT_BLOCK_SIZE))
-    for name, var in list(ds.variables.items()):
+    # `status` first: a block task writes it last, so every video read as ok here has all its
+    # other variables already written, even while other processes are writing
+    names = sorted(ds.variables, key=lambda n: n != "status")
+    for name in names:
+        var = ds.variables[name]
         if "frame" not in var.dims:
             ds[name] = var.load()
     ds = ds.set_coords([n for n in ("video_id", "split") if n in ds.variables])
