@@ -75,15 +75,18 @@ def lavdf_table(rows: Sequence[tuple[str, Mapping[str, Any]]], reference: bool =
                 subset: str = "full") -> str:
     """LAV-DF table, official column order, values in percent. ``rows``: ``(name, results)``
     pairs (results from :func:`voca_models.evaluate.evaluate`, or already-extracted rows of
-    fractions). With ``reference=True`` the published BA-TFD / BA-TFD+ rows come first."""
+    fractions). With ``reference=True`` the published BA-TFD / BA-TFD+ rows (full set) come
+    first. The full set also gets frame and video AUC; the subsets only AP/AR (the AUCs are
+    full-set numbers)."""
+    columns = LAVDF_COLUMNS if subset == "full" else LAVDF_COLUMNS[:7]
     body = []
-    if reference:
+    if reference and subset == "full":
         for name, ref in REFERENCE_ROWS:
-            body.append([name] + [f"{ref[c]:.2f}" if c in ref else "—" for c in LAVDF_COLUMNS])
+            body.append([name] + [f"{ref[c]:.2f}" if c in ref else "—" for c in columns])
     for name, res in rows:
         r = lavdf_row(res, subset) if ("metrics" in res or "lavdf" in res) else res
-        body.append([name] + [percent(r.get(c)) for c in LAVDF_COLUMNS])
-    return markdown_table(["Model"] + list(LAVDF_COLUMNS), body)
+        body.append([name] + [percent(r.get(c)) for c in columns])
+    return markdown_table(["Model"] + list(columns), body)
 
 
 def classification_table(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
