@@ -38,7 +38,7 @@ from .records import ManifestError, check_relative_path, frame_labels
 
 log = logging.getLogger(__name__)
 
-__all__ = ["check_store", "NO_AUDIO_PATTERN"]
+__all__ = ["NO_AUDIO_PATTERN", "check_store"]
 
 # an ok video whose `error` matches this has no audio stream: NaN audio inside n_frames is expected
 NO_AUDIO_PATTERN = re.compile(r"no audio", re.IGNORECASE)
@@ -148,10 +148,7 @@ def _frame_checks(ds: Any, per: dict[str, np.ndarray], ids: list[str], problems:
             var = schema.VARIABLES[name]
             data = np.asarray(ds[name].isel(video=sl).values)
             is_fill = _is_fill(data, var.fill)
-            if data.ndim == 3:
-                is_fill_all, is_fill_any = is_fill.all(axis=2), is_fill.any(axis=2)
-            else:
-                is_fill_all = is_fill_any = is_fill
+            is_fill_all = is_fill.all(axis=2) if data.ndim == 3 else is_fill
             bad_pad = ~is_fill_all & ~valid
             for k in np.flatnonzero(bad_pad.any(axis=1)):
                 g = start + int(k)
@@ -191,7 +188,8 @@ def check_store(path: str | Path, progress: bool = False) -> list[str]:
 
     A store that cannot be opened at all gives a single problem saying why.
     """
-    from .reader import StoreError, open as open_store
+    from .reader import StoreError
+    from .reader import open as open_store
 
     path = Path(path)
     try:

@@ -20,8 +20,9 @@ import json
 import logging
 import shutil
 import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -216,7 +217,7 @@ def _hdf5_to_zarr(src: Path, out: Path, progress: bool) -> None:
             dims = list(var.dimensions)
             shape = tuple(int(s) for s in var.shape)
             h5_chunks = tuple(var.chunks) if var.chunks else (shape or None)
-            kwargs: dict[str, Any] = dict(name=name, shape=shape, dimension_names=dims, attributes=vattrs)
+            kwargs: dict[str, Any] = {"name": name, "shape": shape, "dimension_names": dims, "attributes": vattrs}
             if is_str:
                 kwargs.update(dtype=str, fill_value="")
             else:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -76,7 +76,7 @@ def make_npz_tree(
         folder.mkdir(parents=True, exist_ok=True)
         vis = rng.standard_normal((t, visual_dim)).astype(np.float32)
         vis[:, 0] += 2.0 * labels
-        t_a = [t, int(round(t * 0.64)), int(round(t * 1.5))][i % 3]
+        t_a = [t, round(t * 0.64), round(t * 1.5)][i % 3]
         aud = rng.standard_normal((t_a, audio_dim)).astype(np.float32)
         paths = np.array([f"{vid}/bottom_faces/{k:05d}.jpg" for k in range(t)])
         np.savez(folder / "visual_embeddings.npz", embeddings=vis, frame_labels=labels.astype(np.int64),

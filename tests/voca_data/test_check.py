@@ -17,7 +17,7 @@ from voca_data.convert import convert
 from voca_data.testing import random_store
 
 sys.path.insert(0, str(Path(__file__).parent))
-from npz_fixture import run_command  # noqa: E402
+from npz_fixture import run_command
 
 pytestmark = pytest.mark.filterwarnings("ignore:Consolidated metadata")
 
@@ -192,7 +192,7 @@ def test_check_catches(name, clean, tmp_path):
 
 
 def test_no_audio_stream_excuses_nan_audio(clean, tmp_path):
-    path, root, info = _copy(clean, tmp_path)
+    path, root, _ = _copy(clean, tmp_path)
     root["audio"][4, :, :] = np.nan
     e = np.asarray(root["error"][:]).tolist()
     e[4] = "no audio stream in the media"

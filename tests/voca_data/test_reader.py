@@ -98,3 +98,34 @@ def test_attrs_and_history_readable(tmp_path):
     ds = voca_data.open(path)
     assert ds.attrs["visual_encoder"]["pretrained"] is False
     assert json.dumps(ds.attrs["history"])  # plain JSON types
+
+
+def test_voca_info_table(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from npz_fixture import run_command
+
+    recs = random_records(9, seed=4)
+    w = init(tmp_path / "s.zarr", recs, visual_dim=4, audio_dim=2, max_frames=200, block_size=3,
+             provenance={"visual_encoder": {"name": "ViT-B-16", "pretrained": True},
+                         "audio_encoder": {"name": "wav2vec2", "pretrained": False}})
+    w.write_block(0, fill_block_random(w, 0, fail=[0]))
+    w.write_block(1, fill_block_random(w, 1))
+    assert run_command("info", [str(w.path)]) == 0
+    out = capsys.readouterr().out
+    assert "complete  NO  (5 ok, 1 failed, 3 pending of 9 videos)" in out
+    assert "ViT-B-16, pretrained" in out and "wav2vec2, pretrained: false" in out
+    status = StoreWriter(w.path).status()
+    labels = np.array([r.label for r in recs])
+    splits = [r.split for r in recs]
+    for split in ("train", "dev", "test"):
+        for lab, lab_name in ((1, "fake"), (0, "real")):
+            sel = np.array([s == split for s in splits]) & (labels == lab)
+            if not sel.any():
+                continue
+            row = [ln.split() for ln in out.splitlines() if ln.split()[:2] == [split, lab_name]]
+            counts = [int((status[sel] == c).sum()) for c in (0, 1, 2)]
+            assert row and [int(x) for x in row[0][2:5]] == counts and int(row[0][5]) == sel.sum()
+    assert "all" in out and " on disk)" in out

@@ -69,18 +69,24 @@ def summary(ds: Any, path: Path) -> str:
     n_frames = np.asarray(ds["n_frames"].values).astype(np.int64)
     ok = status == schema.OK
     complete = bool(a.get("complete", False))
+    counts = {name: int((status == code).sum()) for code, name in schema.STATUS_NAMES.items()}
+    dataset = a.get("dataset")
+    dataset_name = dataset.get("name", "?") if isinstance(dataset, dict) else (dataset or "?")
+    fmin = int(n_frames[ok].min()) if ok.any() else 0
+    fmax = int(n_frames[ok].max()) if ok.any() else 0
+    size = human_bytes(size_on_disk(path))
+    sizes = ds.sizes
     out = [
-        f"store     {path}  ({'HDF5' if path.is_file() else 'Zarr'}, {human_bytes(size_on_disk(path))} on disk)",
-        f"schema    {a.get('voca_schema')}  (voca {a.get('voca_version', '?')}, created {a.get('created', '?')})",
-        f"complete  {'yes' if complete else 'NO'}  "
-        f"({int(ok.sum())} ok, {int((status == schema.FAILED).sum())} failed, "
-        f"{int((status == schema.PENDING).sum())} pending of {status.size} videos)",
-        f"dataset   {(a.get('dataset') or {}).get('name', '?') if isinstance(a.get('dataset'), dict) else a.get('dataset', '?')}",
-        f"frames    {int(n_frames[ok].sum()):,} in ok videos; per video min {int(n_frames[ok].min()) if ok.any() else 0}, "
-        f"max {int(n_frames[ok].max()) if ok.any() else 0}; frame dimension {ds.sizes.get('frame', 0)} "
-        f"at {a.get('fps', '?')} fps",
-        f"dims      visual {ds.sizes.get('visual_dim', 0)}, audio {ds.sizes.get('audio_dim', 0)}, "
-        f"segment {ds.sizes.get('segment', 0)}; block size {a.get('block_size', '?')}",
+        f"store     {path}  ({'HDF5' if path.is_file() else 'Zarr'}, {size} on disk)",
+        (f"schema    {a.get('voca_schema')}  (voca {a.get('voca_version', '?')}, "
+        f"created {a.get('created', '?')})"),
+        (f"complete  {'yes' if complete else 'NO'}  ({counts['ok']} ok, {counts['failed']} failed, "
+        f"{counts['pending']} pending of {status.size} videos)"),
+        f"dataset   {dataset_name}",
+        (f"frames    {int(n_frames[ok].sum()):,} in ok videos; per video min {fmin}, max {fmax}; "
+        f"frame dimension {sizes.get('frame', 0)} at {a.get('fps', '?')} fps"),
+        (f"dims      visual {sizes.get('visual_dim', 0)}, audio {sizes.get('audio_dim', 0)}, "
+        f"segment {sizes.get('segment', 0)}; block size {a.get('block_size', '?')}"),
     ]
     for key in _PROVENANCE_KEYS:
         enc = a.get(key)

@@ -45,9 +45,10 @@ from __future__ import annotations
 import json
 import logging
 import zipfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,8 +58,16 @@ from ..records import ManifestError, VideoRecord, frame_labels
 
 log = logging.getLogger(__name__)
 
-__all__ = ["import_npz", "scan", "read_lavdf_metadata", "resample_linear", "runs_to_periods",
-           "VISUAL_FILE", "AUDIO_FILE", "SIMILARITY_FILE"]
+__all__ = [
+    "AUDIO_FILE",
+    "SIMILARITY_FILE",
+    "VISUAL_FILE",
+    "import_npz",
+    "read_lavdf_metadata",
+    "resample_linear",
+    "runs_to_periods",
+    "scan",
+]
 
 VISUAL_FILE = "visual_embeddings.npz"
 AUDIO_FILE = "audio_embeddings.npz"
@@ -234,7 +243,7 @@ def scan(root: str | Path, metadata: str | Path | None = None, fps: float = sche
             videos.append(NpzVideo(VideoRecord(f"{split}/{name}", f"{split}/{name}", split), d))
     for v in tqdm(videos, desc="scan", disable=not progress, leave=False):
         try:
-            shape, dtype = _npy_header(v.folder / VISUAL_FILE, "embeddings")
+            shape, _ = _npy_header(v.folder / VISUAL_FILE, "embeddings")
             if len(shape) != 2 or shape[0] < 1:
                 raise NpzError(f"{VISUAL_FILE}: embeddings have shape {shape}, expected (T, D) with T >= 1")
             v.n_frames = int(shape[0])
