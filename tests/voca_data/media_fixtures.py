@@ -32,13 +32,15 @@ def astronaut_frame(size: tuple[int, int] = (192, 160), shift: int = 0) -> np.nd
     """An RGB frame (H, W, 3) uint8 showing the astronaut's head and shoulders.
 
     ``size`` is (width, height); ``shift`` pans the view horizontally by that many source pixels
-    (so a video of these frames has a face that moves a little).
+    (so a video of these frames has a face that moves a little); past 120 px the pan turns back,
+    so long videos keep the face in view.
     """
     from skimage.data import astronaut
     from skimage.transform import resize
 
-    img = astronaut()  # 512 x 512, face around x 160..290, y 20..200
-    x0 = 80 + int(shift)
+    img = astronaut()  # 512 x 512, face around x 180..270, y 65..180
+    shift = int(shift) % 240
+    x0 = 80 + (shift if shift <= 120 else 240 - shift)  # pans right, then back (stays in view)
     crop = img[0:300, x0:x0 + 300]
     width, height = size
     out = resize(crop, (height, width), preserve_range=True, anti_aliasing=True)

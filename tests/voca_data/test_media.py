@@ -145,3 +145,14 @@ def test_bad_media_raise_a_clear_media_error(media, kind):
     if kind != "truncated":  # a faststart file cut short still has a readable header
         with pytest.raises(MediaError):
             probe(path)
+
+
+def test_max_side_downscales_frames_and_reports_the_scale(media):
+    full = decode(media["25"], max_frames=5)
+    small = decode(media["25"], max_frames=5, max_side=96)
+    assert small.frames.shape == (5, 80, 96, 3)
+    assert small.scale == pytest.approx(0.5) and full.scale == 1.0
+    assert any("downscaled from 192x160" in n for n in small.notes)
+    # the same picture, at half the size: compare with a 2x2 average of the full frames
+    pooled = full.frames.astype(float).reshape(5, 80, 2, 96, 2, 3).mean(axis=(2, 4))
+    assert np.abs(pooled - small.frames).mean() < 4.0
