@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from . import schema
 
-__all__ = ["open", "StoreError", "IncompleteStoreWarning", "is_hdf5"]
+__all__ = ["IncompleteStoreWarning", "StoreError", "is_hdf5", "open"]
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 JSON_ATTRS_KEY = "_voca_json_attrs"  # HDF5 attributes cannot hold nested dicts: listed keys are JSON
@@ -55,7 +56,7 @@ def decode_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def open(  # noqa: A001 - the public name mirrors xarray.open_dataset
+def open(
     path: str | Path,
     chunks: Mapping[str, int] | str | None = None,
     warn_incomplete: bool = True,

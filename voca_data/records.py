@@ -15,13 +15,14 @@ Example
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["VideoRecord", "frame_labels", "check_relative_path", "ManifestError"]
+__all__ = ["ManifestError", "VideoRecord", "check_relative_path", "frame_labels"]
 
 
 class ManifestError(ValueError):

@@ -29,19 +29,20 @@ import math
 import os
 import shutil
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import zarr
 
 from . import schema
-from .provenance import history_entry, now, software_versions, voca_version, command_line
+from .provenance import command_line, history_entry, now, software_versions, voca_version
 from .records import VideoRecord, frame_labels
 
 log = logging.getLogger(__name__)
 
-__all__ = ["init", "StoreWriter"]
+__all__ = ["StoreWriter", "init"]
 
 _FRAME_ARRAY_CONFIG = {"write_empty_chunks": False}
 
@@ -72,7 +73,7 @@ def init(
     fps: float = schema.DEFAULT_FPS,
     audio_rate: int = schema.AUDIO_RATE,
     overwrite: bool = False,
-) -> "StoreWriter":
+) -> StoreWriter:
     """Create a store for ``records`` and return its writer.
 
     Parameters
@@ -486,7 +487,7 @@ class StoreWriter:
     def finalize(
         self,
         stats_split: str | None = None,
-        hooks: Sequence[Callable[["StoreWriter"], Mapping[str, Any] | None]] = (),
+        hooks: Sequence[Callable[[StoreWriter], Mapping[str, Any] | None]] = (),
     ) -> dict[str, Any]:
         """Statistics over the train split, optional extra steps (``hooks``, e.g. the AV synchrony
         fit), consolidated metadata, ``complete`` set when no video is pending."""

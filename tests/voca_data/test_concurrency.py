@@ -18,7 +18,7 @@ from voca_data.testing import random_records, random_store
 from voca_data.writer import StoreWriter, init
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_crash_safety import assert_same_arrays  # noqa: E402
+from test_crash_safety import assert_same_arrays
 
 N_VIDEOS, BLOCK, SEED, WORKERS = 48, 3, 11, 8
 

@@ -17,7 +17,7 @@ from voca_data.testing import fill_block_random, random_records, random_store
 from voca_data.writer import StoreWriter, init
 
 sys.path.insert(0, str(Path(__file__).parent))
-from npz_fixture import run_command  # noqa: E402
+from npz_fixture import run_command
 
 
 def _bits(a: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from voca_data.records import frame_labels
 from voca_data.sources.npz import import_npz, resample_linear, runs_to_periods
 
 sys.path.insert(0, str(Path(__file__).parent))
-from npz_fixture import make_npz_tree, run_command  # noqa: E402
+from npz_fixture import make_npz_tree, run_command
 
 pytestmark = pytest.mark.filterwarnings("ignore:Consolidated metadata")
 
