@@ -167,7 +167,7 @@ def _zarr_to_hdf5(src: Path, out: Path, progress: bool) -> None:
                 kwargs["fillvalue"] = np.asarray(arr.fill_value, dtype=arr.dtype)[()]
             var = f.create_variable(name, tuple(dims), dtype=dtype, **kwargs)
             var.attrs.update(encode_attrs(dict(arr.attrs)))
-            if "frame" in dims and dims[0] == "video":
+            if len(dims) > 1 and dims[:2] == ["video", "frame"]:
                 frame_axis = dims.index("frame")
                 chunk = int(arr.chunks[frame_axis])
                 for sl in tqdm(list(_blocks(arr.shape[0], block)), desc=f"{name} -> hdf5",
@@ -223,7 +223,7 @@ def _hdf5_to_zarr(src: Path, out: Path, progress: bool) -> None:
             else:
                 kwargs.update(dtype=var.dtype, compressors=_compressor(),
                               fill_value=np.asarray(0 if fill is None else fill, dtype=var.dtype)[()])
-            frame_var = "frame" in dims and dims and dims[0] == "video"
+            frame_var = len(dims) > 1 and dims[:2] == ["video", "frame"]
             if frame_var:
                 # shards as the writer makes them: (block_size, all frames, dim), a whole number
                 # of inner chunks

@@ -434,6 +434,18 @@ class StoreWriter:
             elif old.exists():
                 os.rename(old, cur)
 
+    def remove_partial_files(self) -> int:
+        """Delete the temporary ``*.partial`` files that writers killed mid-write leave behind
+        (zarr writes each file as a temporary then renames it). Call only while no other process
+        writes to the store. Returns how many were removed."""
+        removed = 0
+        for tmp in self.path.rglob("*.partial"):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+        if removed:
+            log.info("%s: removed %d partial files left by interrupted writers", self.path, removed)
+        return removed
+
     def prepare_for_writing(self) -> None:
         """Make a finalized store writable again (block-sized chunks for the per-video variables,
         ``complete = false``). Call once, from one process, before dispatching block tasks."""

@@ -78,6 +78,9 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, kill_after):
         assert (status[w.block_slice(b)] != schema.PENDING).all()
     pending = w.pending_blocks()
     assert pending and not set(pending) & set(done)
+    # the killed writer may have left a temporary file mid-write: the coordinator clears them
+    w.remove_partial_files()
+    assert not list(w.path.rglob("*.partial"))
     # resume in a fresh process, uninterrupted, then finalize
     out = subprocess.run([sys.executable, "-c", WRITER, str(w.path), str(SEED), "finalize"],
                          capture_output=True, text=True, env=_env(), timeout=300, check=False)

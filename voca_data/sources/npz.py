@@ -374,6 +374,7 @@ def import_npz(
                 f"{out} already exists{' and is complete' if same else ''}; pass --overwrite "
                 "(overwrite=True) to replace it")
         writer = existing
+        writer.remove_partial_files()  # one process imports: nothing else is writing
         if not writer._block_chunked():
             writer.prepare_for_writing()
         log.info("%s: resuming, %d blocks pending", out, len(writer.pending_blocks()))
