@@ -112,6 +112,35 @@ def _label_value(root, info):
     return 0, "label: video 0 ('train/000000') has 4"
 
 
+def _modify_flag_value(root, info):
+    x = root["modify_audio"][:]
+    x[3] = 2
+    root["modify_audio"][:] = x
+    return 3, "modify_audio: video 3 ('train/000003') has 2"
+
+
+def _n_fakes_range(root, info):
+    x = root["n_fakes"][:]
+    x[1] = root["fake_periods"].shape[1] + 1
+    root["n_fakes"][:] = x
+    return 1, "n_fakes: video 1 ('dev/000001') has"
+
+
+def _periods_past_n_fakes(root, info):
+    k = int(np.flatnonzero(root["n_fakes"][:] == 0)[0])
+    p = root["fake_periods"][:]
+    p[k, 0] = [0.1, 0.2]
+    root["fake_periods"][:] = p
+    return k, f"fake_periods: video {k} ('{info['ids'][k]}') has values past its 0 periods"
+
+
+def _empty_id(root, info):
+    ids = np.asarray(root["video_id"][:]).tolist()
+    ids[5] = ""
+    root["video_id"][:] = np.array(ids, dtype=object)
+    return 5, "video_id: video 5 ('') has an empty id"
+
+
 def _duplicate_id(root, info):
     ids = np.asarray(root["video_id"][:]).tolist()
     ids[7] = ids[2]
@@ -173,7 +202,8 @@ def _schema_newer_attr_missing(root, info):
 
 CORRUPTIONS = {f.__name__.strip("_"): f for f in [
     _pad_visual, _pad_label, _pad_failed, _nan_visual, _nan_audio, _frame_label, _periods_moved,
-    _periods_bad, _status_value, _label_value, _duplicate_id, _absolute_path, _escaping_path,
+    _periods_bad, _status_value, _label_value, _modify_flag_value, _n_fakes_range,
+    _periods_past_n_fakes, _empty_id, _duplicate_id, _absolute_path, _escaping_path,
     _n_frames_range, _failed_without_error, _complete_but_pending, _missing_variable, _wrong_dtype,
     _schema_newer_attr_missing,
 ]}
