@@ -17,6 +17,7 @@ store frame (see :func:`frame_index_mark`; indices are recovered modulo 32).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from fractions import Fraction
@@ -28,6 +29,13 @@ import numpy as np
 MARK = 16  # side of the frame-index patch in the top-left corner (pixels, before rotation)
 
 
+@functools.lru_cache(maxsize=1)
+def _astronaut() -> np.ndarray:
+    from skimage.data import astronaut
+
+    return astronaut()  # 512 x 512 RGB, face around x 180..270, y 65..180
+
+
 def astronaut_frame(size: tuple[int, int] = (192, 160), shift: int = 0) -> np.ndarray:
     """An RGB frame (H, W, 3) uint8 showing the astronaut's head and shoulders.
 
@@ -35,16 +43,15 @@ def astronaut_frame(size: tuple[int, int] = (192, 160), shift: int = 0) -> np.nd
     (so a video of these frames has a face that moves a little); past 120 px the pan turns back,
     so long videos keep the face in view.
     """
-    from skimage.data import astronaut
-    from skimage.transform import resize
+    import cv2
 
-    img = astronaut()  # 512 x 512, face around x 180..270, y 65..180
+    img = _astronaut()
     shift = int(shift) % 240
     x0 = 80 + (shift if shift <= 120 else 240 - shift)  # pans right, then back (stays in view)
-    crop = img[0:300, x0:x0 + 300]
+    crop = np.ascontiguousarray(img[0:300, x0:x0 + 300])
     width, height = size
-    out = resize(crop, (height, width), preserve_range=True, anti_aliasing=True)
-    return np.ascontiguousarray(out.astype(np.uint8))
+    interp = cv2.INTER_AREA if width < 300 else cv2.INTER_CUBIC
+    return cv2.resize(crop, (width, height), interpolation=interp)
 
 
 def frame_index_mark(frame: np.ndarray) -> int:

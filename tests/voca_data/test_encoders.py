@@ -151,7 +151,9 @@ def test_wav2vec2_base_random_init(tmp_path, monkeypatch):
     feats = enc.encode(audio, n_frames=25)
     assert feats.shape == (25, 768) and feats.dtype == np.float32 and np.isfinite(feats).all()
     assert np.isnan(enc.encode(None, n_frames=3)).all()
-    assert make_audio_encoder(**enc.spec()).spec() == enc.spec()
+    rebuilt = make_audio_encoder(**enc.spec())  # seeded init: every worker gets these weights
+    assert rebuilt.spec() == enc.spec()
+    np.testing.assert_array_equal(rebuilt.encode(audio, n_frames=25), feats)
     with pytest.raises(FileNotFoundError, match="wav2vec2_fairseq_base_ls960.pth"):
         make_audio_encoder("wav2vec2_base", pretrained=True)
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "w")):
