@@ -20,7 +20,7 @@ to check them against. A fake video without a sidecar is labelled fake with unkn
 (``extra["periods_known"] = False``).
 
 ``video_id`` = the relative path without its extension (``train/fake/clip01``); ``label`` = 1
-under ``fake/``, 0 under ``real/``; LAV-DF flags -1.
+under ``fake/``, 0 under ``real/``; LAV-DF flags -1. Records come in path order.
 
 Validated: the layout is unambiguous; per video: its sidecar is valid JSON with a valid
 ``fake_periods`` list (not negative, inverted, or past ``duration`` beyond the tolerance); a real
@@ -179,20 +179,19 @@ def load_folder(root: str | Path, *, ratios: Sequence[float] = DEFAULT_RATIOS, s
     if not flat and not nested:
         raise FileNotFoundError(f"folder dataset {root}: no real/ or fake/ folders (expected "
                                 f"ROOT/<split>/{{real,fake}}/ or ROOT/{{real,fake}}/)")
-    candidates: list[Candidate] = []
+    found: list[tuple[str, str, int]] = []  # (relative path, split, label)
     if flat:
         for cls in flat:
-            for rel in _walk_media(root / cls, root):
-                split = hash_split(rel, ratios, split_names, seed)
-                candidates.append(_record(root, root_real, rel, split, CLASSES[cls], len(candidates),
-                                          period_tolerance))
+            found += [(rel, hash_split(rel, ratios, split_names, seed), CLASSES[cls])
+                      for rel in _walk_media(root / cls, root)]
     else:
         for split in nested:
             for cls, label in CLASSES.items():
                 if (root / split / cls).is_dir():
-                    for rel in _walk_media(root / split / cls, root):
-                        candidates.append(_record(root, root_real, rel, split, label, len(candidates),
-                                                  period_tolerance))
+                    found += [(rel, split, label) for rel in _walk_media(root / split / cls, root)]
+    found.sort()  # path order
+    candidates = [_record(root, root_real, rel, split, label, i, period_tolerance)
+                  for i, (rel, split, label) in enumerate(found)]
     if not candidates:
         log.warning("folder dataset %s: no videos found", root)
     return finish("folder", root, candidates, skip_invalid=skip_invalid, check_files=check_files,
