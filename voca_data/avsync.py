@@ -341,8 +341,25 @@ def load_model(path_or_group: Any) -> AVSyncModel | None:
     )
 
 
+def _single_threaded_blas() -> Any:
+    """BLAS limited to one thread: results then do not depend on the machine's thread count, so a
+    resumed or re-run finalize writes bit-identical projections and scores."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def run(writer: Any, config: AVSyncConfig = AVSyncConfig()) -> dict[str, Any]:
     """Fit, store the projections, write ``av_similarity``; returns a summary for the history."""
+    with _single_threaded_blas():
+        return _run(writer, config)
+
+
+def _run(writer: Any, config: AVSyncConfig) -> dict[str, Any]:
     model = fit(writer, config)
     settings = asdict(config)
     if model is None:

@@ -514,10 +514,10 @@ def _scheduler(scheduler: str, workers: int | None) -> Iterator[Any]:
         return
     if scheduler == "threads":
         cluster = LocalCluster(processes=False, n_workers=1, threads_per_worker=max(1, workers or 1),
-                               dashboard_address=None, silence_logs=logging.WARNING)
+                               dashboard_address="127.0.0.1:0", silence_logs=logging.WARNING)
     elif scheduler == "processes":
         cluster = LocalCluster(processes=True, n_workers=max(1, workers or (os.cpu_count() or 1)),
-                               threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                               threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                silence_logs=logging.WARNING)
     else:
         raise ValueError(f"scheduler must be one of {SCHEDULERS} or tcp://HOST:PORT, not {scheduler!r}")

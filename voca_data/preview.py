@@ -66,7 +66,7 @@ def contact_sheet(store: str | os.PathLike, video_id: str, out: str | os.PathLik
     from matplotlib.patches import Rectangle
 
     from .faces import FaceTrack, lower_face_crops
-    from .media import decode
+    from .media import MediaError, decode
 
     feats = load_video_features(store, video_id)
     if feats["status"] != schema.OK:
@@ -78,7 +78,11 @@ def contact_sheet(store: str | os.PathLike, video_id: str, out: str | os.PathLik
             raise ValueError(f"{store} records no dataset root; pass --root")
     media = Path(root) / feats["path"]
     n = feats["n_frames"]
-    video = decode(media, fps=feats["fps"], max_frames=n)
+    try:
+        video = decode(media, fps=feats["fps"], max_frames=n)
+    except MediaError as e:
+        raise FileNotFoundError(f"cannot re-decode {video_id}: {e}; pass the dataset root "
+                                "(--root) if the dataset moved") from e
     frames = video.frames[:n]
     n = min(n, len(frames))
     boxes = feats["face_box"][:n].astype(np.float32)
