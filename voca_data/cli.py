@@ -34,6 +34,14 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, 
                                                  PermissionError, KeyError)
 
 
+def _unavailable(name: str, exc: BaseException):
+    def run(args: argparse.Namespace) -> int:
+        print(f"voca {name}: unavailable: {exc} (install the matching extra, e.g. "
+              "pip install 'voca[extract,models]')", file=sys.stderr)
+        return 2
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voca", description="Audio-visual deepfake features in one Zarr store, and models on it.")
@@ -43,10 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module_name in COMMANDS.items():
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and (exc.name == module_name or module_name.startswith(exc.name + ".")):
+        except ImportError as exc:
+            missing = getattr(exc, "name", None)
+            if missing and (missing == module_name or module_name.startswith(missing + ".")):
                 continue  # command not installed (e.g. voca_models absent)
-            raise
+            # a broken optional dependency must not take the other commands down with it
+            p = sub.add_parser(name, help=f"(unavailable: {exc})")
+            p.set_defaults(_run=_unavailable(name, exc))
+            continue
         p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
