@@ -13,10 +13,10 @@ import argparse
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import voca_data  # noqa: E402
+import voca_data
 
 
 def main(argv=None) -> str:

@@ -20,8 +20,9 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,15 @@ from .proposals import generate_proposals
 
 log = logging.getLogger(__name__)
 
-__all__ = ["evaluate", "score_predictions", "store_truth", "choose_thresholds", "write_results",
-           "read_av_similarity", "RESULTS_FORMAT"]
+__all__ = [
+    "RESULTS_FORMAT",
+    "choose_thresholds",
+    "evaluate",
+    "read_av_similarity",
+    "score_predictions",
+    "store_truth",
+    "write_results",
+]
 
 RESULTS_FORMAT = "voca-results"
 
@@ -234,7 +242,7 @@ def evaluate(
         model, meta = voca_models.load_checkpoint(checkpoint, map_location=device)
     ds = _open(store)
     fps = float(ds.attrs.get("fps", 25.0))
-    splits = set(str(s) for s in ds["split"].values.tolist())
+    splits = {str(s) for s in ds["split"].values.tolist()}
     if split not in splits:
         raise ValueError(f"{store} has no split {split!r}: it has {sorted(splits)}")
     preds = voca_models.predict(model, store, split=split, meta=meta, batch_size=batch_size,
@@ -287,10 +295,10 @@ def write_results(results: Mapping[str, Any], path: str | Path, digits: int = 6)
             v = dict(v)
             if v.get("frame_probs") is not None:
                 v["frame_probs"] = np.round(np.asarray(v["frame_probs"], dtype=np.float64), digits)
-        return M._nan_to_none(v)
+        return M.to_jsonable(v)
 
     if isinstance(results, Mapping):
-        data = M._nan_to_none({k: v for k, v in results.items() if k != "videos"})
+        data = M.to_jsonable({k: v for k, v in results.items() if k != "videos"})
         text = json.dumps(data, indent=1)
         if "videos" in results:
             rows = ",\n".join("  " + json.dumps(compact(v)) for v in results["videos"])

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from .proposals import generate_proposals
 
 log = logging.getLogger(__name__)
 
-__all__ = ["infer", "is_store", "video_records", "extract_config_for", "VIDEO_SUFFIXES"]
+__all__ = ["VIDEO_SUFFIXES", "extract_config_for", "infer", "is_store", "video_records"]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
 
@@ -185,8 +185,8 @@ def infer(
                         "fake_ratio_pred": None, "num_fake_frames_pred": None, "segments": [],
                         "error": err})
         if plot_dir is not None:
-            from .plots import plot_timeline, safe_name
             from .evaluate import read_av_similarity
+            from .plots import plot_timeline, safe_name
 
             shown = [r for r in out if r.get("error") is None][:max_plots]
             sims = read_av_similarity(store, [r["video_id"] for r in shown])

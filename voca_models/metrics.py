@@ -27,18 +27,38 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "roc_auc", "average_precision", "roc_curve", "pr_curve", "binary_metrics", "choose_threshold",
-    "confusion", "frame_metrics", "video_scores", "mask_iou", "mask_f1", "iou_summary", "iou_1d",
-    "lavdf_ap_values", "lavdf_ap", "lavdf_ar", "lavdf_metrics", "lavdf_subset_mask",
-    "LAVDF_AP_THRESHOLDS", "LAVDF_AR_THRESHOLDS", "LAVDF_AR_PROPOSALS", "LAVDF_SUBSETS",
+    "LAVDF_AP_THRESHOLDS",
+    "LAVDF_AR_PROPOSALS",
+    "LAVDF_AR_THRESHOLDS",
+    "LAVDF_SUBSETS",
+    "average_precision",
+    "binary_metrics",
+    "choose_threshold",
+    "confusion",
+    "frame_metrics",
+    "iou_1d",
+    "iou_summary",
+    "lavdf_ap",
+    "lavdf_ap_values",
+    "lavdf_ar",
+    "lavdf_metrics",
+    "lavdf_subset_mask",
+    "mask_f1",
+    "mask_iou",
+    "pr_curve",
+    "roc_auc",
+    "roc_curve",
     "segments_to_official",
+    "to_jsonable",
+    "video_scores",
 ]
 
 #: AP IoU thresholds of the official evaluator
@@ -438,7 +458,7 @@ def lavdf_subset_mask(truth: Sequence[Mapping[str, Any]], subset: str) -> np.nda
         v = t.get(key, -1)
         if v is None:
             return -1
-        return int(v) if not isinstance(v, bool) else int(v)
+        return int(v)  # bools (True/False in LAV-DF metadata) become 1/0
 
     keep = []
     for t in truth:
@@ -494,14 +514,18 @@ def segments_to_official(segments: Sequence[Sequence[float]]) -> list[list[float
     return [rows[i] for i in order]
 
 
-def _nan_to_none(x: Any) -> Any:
-    """JSON-friendly copy: NaN/inf -> None, numpy scalars -> Python."""
+def to_jsonable(x: Any) -> Any:
+    """JSON-friendly copy: NaN/inf -> None, numpy arrays and scalars -> Python lists/numbers.
+
+    >>> to_jsonable({"auc": float("nan"), "n": np.int64(3), "p": np.array([0.5])})
+    {'auc': None, 'n': 3, 'p': [0.5]}
+    """
     if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
+        return {k: to_jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_nan_to_none(v) for v in x]
+        return [to_jsonable(v) for v in x]
     if isinstance(x, np.ndarray):
-        return _nan_to_none(x.tolist())
+        return to_jsonable(x.tolist())
     if isinstance(x, (np.floating, float)):
         return float(x) if math.isfinite(float(x)) else None
     if isinstance(x, np.integer):

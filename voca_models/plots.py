@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from . import metrics as M
-from .proposals import segments_to_mask
 
 log = logging.getLogger(__name__)
 
-__all__ = ["plot_timeline", "plot_summary", "plot_results", "safe_name", "video_frame_labels"]
+__all__ = ["plot_results", "plot_summary", "plot_timeline", "safe_name", "video_frame_labels"]
 
 _FAKE = "#d62728"
 _PRED = "#1f77b4"
@@ -196,9 +196,9 @@ def _collect(results: Mapping[str, Any]) -> dict[str, Any]:
             f1s.append(M.mask_f1(pred, valid))
             ok = (valid == 0) | (valid == 1)
             ratios.append(float((valid[ok] == 1).mean()) if ok.any() else np.nan)
-    return dict(fps=fps, frame_thr=frame_thr, video_thr=video_thr, fprobs=fprobs, flabels=flabels,
-                vlabels=np.asarray(vlabels), vprobs=np.asarray(vprobs), ious=np.asarray(ious),
-                f1s=np.asarray(f1s), ratios=np.asarray(ratios))
+    return {"fps": fps, "frame_thr": frame_thr, "video_thr": video_thr, "fprobs": fprobs,
+            "flabels": flabels, "vlabels": np.asarray(vlabels), "vprobs": np.asarray(vprobs),
+            "ious": np.asarray(ious), "f1s": np.asarray(f1s), "ratios": np.asarray(ratios)}
 
 
 def plot_summary(results: Mapping[str, Any], path: str | Path, title: str | None = None) -> Path:

@@ -25,12 +25,19 @@ Example
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["runs", "close_gaps", "score_segment", "soft_nms", "generate_proposals", "segments_to_mask",
-           "DEFAULT_LEVELS"]
+__all__ = [
+    "DEFAULT_LEVELS",
+    "close_gaps",
+    "generate_proposals",
+    "runs",
+    "score_segment",
+    "segments_to_mask",
+    "soft_nms",
+]
 
 DEFAULT_LEVELS: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -58,7 +65,7 @@ def close_gaps(mask: np.ndarray, max_gap: int) -> np.ndarray:
     """
     m = np.asarray(mask, dtype=bool).copy()
     r = runs(m)
-    for (_, b), (c, _) in zip(r[:-1], r[1:]):
+    for (_, b), (c, _) in zip(r[:-1], r[1:]):  # noqa: RUF007 - python 3.10 has pairwise, kept simple
         if c - b <= max_gap:
             m[b:c] = True
     return m

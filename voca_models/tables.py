@@ -12,10 +12,19 @@ Example
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["LAVDF_COLUMNS", "CLASSIFICATION_COLUMNS", "REFERENCE_ROWS", "lavdf_table",
-           "classification_table", "results_table", "markdown_table", "percent"]
+__all__ = [
+    "CLASSIFICATION_COLUMNS",
+    "LAVDF_COLUMNS",
+    "REFERENCE_ROWS",
+    "classification_table",
+    "lavdf_table",
+    "markdown_table",
+    "percent",
+    "results_table",
+]
 
 #: the official LAV-DF column layout, then frame and video AUC
 LAVDF_COLUMNS: tuple[str, ...] = ("AP@0.5", "AP@0.75", "AP@0.95", "AR@100", "AR@50", "AR@20", "AR@10",

@@ -57,7 +57,7 @@ def test_summary_sheet_png(results, tmp_path):
 def test_plot_results_writes_summary_and_timelines(results, tmp_path):
     _, res = results
     paths = plots.plot_results(res, tmp_path / "out", max_videos=3)
-    assert [p.name for p in paths][0] == "summary.png" and len(paths) == 4
+    assert paths[0].name == "summary.png" and len(paths) == 4
     for p in paths:
         _check_png(p)
     assert plots.safe_name("test/000001") == "test_000001"

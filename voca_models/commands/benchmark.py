@@ -12,8 +12,9 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -138,16 +139,16 @@ def run_benchmark(
     tables["video-level detection"] = classification_table(rows)
     text = [f"# Benchmark: {store.name}", "", note, ""]
     if layout == "lavdf":
-        text += ["Rows marked *published* are the authors' numbers on the real LAV-DF test set "
-                 "(LAV-DF repository README), shown for the column layout; they were not reproduced here.",
-                 ""]
+        text += [("Rows marked *published* are the authors' numbers on the real LAV-DF test set "
+                  "(LAV-DF repository README), shown for the column layout; they were not reproduced "
+                  "here."), ""]
     for title, table in tables.items():
         text += [f"## {title}", "", table, ""]
     (out / "tables.md").write_text("\n".join(text))
     summary["tables"] = tables
-    from ..metrics import _nan_to_none
+    from ..metrics import to_jsonable
 
-    (out / "benchmark.json").write_text(json.dumps(_nan_to_none(summary), indent=1))
+    (out / "benchmark.json").write_text(json.dumps(to_jsonable(summary), indent=1))
     return summary
 
 
