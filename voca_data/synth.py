@@ -220,7 +220,7 @@ def _random_look(rng: np.random.Generator, size: tuple[int, int]) -> _Look:
     scale = min(width, height) / crop
     cx = _FACE_CENTRE[0] + float(rng.uniform(-0.12, 0.12)) * crop
     cy = _FACE_CENTRE[1] + float(rng.uniform(-0.10, 0.12)) * crop
-    flip = bool(rng.random() < 0.5)
+    flip = bool(rng.random() < 0.3)  # MTCNN is less sure of the mirrored photograph
     # the mirror image is taken after warping (a negative-scale warpAffine renders a face MTCNN misses)
     matrix = np.array([[scale, 0.0, width / 2 - scale * cx], [0.0, scale, height / 2 - scale * cy]])
     return _Look(
