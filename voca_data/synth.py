@@ -561,7 +561,8 @@ def make_dataset(out: str | Path, layout: str = "lavdf", videos: int = 24, seed:
     Parameters
     ----------
     out:
-        Output directory (created; must be empty or absent unless ``overwrite``).
+        Output directory (created; must be empty or absent, or, with ``overwrite``, a previous
+        synthetic dataset — one with ``synth_manifest.json`` — which is deleted first).
     layout:
         ``"lavdf"``: ``train|dev|test/NNNNNN.mp4`` + ``metadata.min.json``;
         ``"ffdv"``: ``trainset|valset|testset/<md5>.mp4`` + ``<split>_label.txt``
@@ -594,6 +595,9 @@ def make_dataset(out: str | Path, layout: str = "lavdf", videos: int = 24, seed:
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{out} exists and is not empty; choose another directory or pass overwrite")
+        if not (out / "synth_manifest.json").is_file():
+            raise FileExistsError(f"{out} is not a synthetic dataset (no synth_manifest.json); refusing to "
+                                  f"delete it for overwrite: choose an empty or new directory")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     split_names = _SPLITS[layout]

@@ -225,3 +225,24 @@ def test_cli_synth(tmp_path: Path, capsys):
     assert "not empty" in capsys.readouterr().err
     with pytest.raises(ValueError, match="layout"):
         make_dataset(tmp_path / "bad", layout="nope")
+    # overwrite replaces a previous synthetic dataset, never another directory
+    other = tmp_path / "precious"
+    other.mkdir()
+    (other / "thesis.txt").write_text("keep me")
+    assert voca_main(["synth", str(other), "--videos", "1", "--overwrite"]) == 2
+    assert "not a synthetic dataset" in capsys.readouterr().err
+    assert (other / "thesis.txt").read_text() == "keep me"
+    assert voca_main(["synth", "--layout", "folder", str(out), "--videos", "1", "--overwrite",
+                      "--duration", "1,1", "--size", "160,160"]) == 0
+    assert not (out / "metadata.min.json").exists() and len(list(out.rglob("*.mp4"))) == 1
+
+
+def test_workers_give_the_same_files(tmp_path: Path):
+    opts = dict(layout="lavdf", videos=3, seed=8, duration_range=(1.0, 1.2), size=(160, 164))
+    a = make_dataset(tmp_path / "one", workers=1, **opts)
+    b = make_dataset(tmp_path / "two", workers=2, **opts)
+    files = sorted(p.relative_to(a) for p in a.rglob("*.mp4"))
+    assert len(files) == 3
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes()
+    assert (a / "metadata.min.json").read_bytes() == (b / "metadata.min.json").read_bytes()

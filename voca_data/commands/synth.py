@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flat", action="store_true",
                         help="folder: write ROOT/{real,fake}/ without split folders")
     parser.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace OUT if it holds a previous synthetic dataset (synth_manifest.json)")
 
 
 def run(args: argparse.Namespace) -> int:
