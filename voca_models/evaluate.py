@@ -163,7 +163,9 @@ def score_predictions(
             "modify_audio": t.get("modify_audio", -1),
         }
         labels = t.get("frame_labels")
-        if labels is None and t.get("label", -1) in (0, 1):
+        # without stored frame labels: from the periods, unless a fake video has none (unknown)
+        if labels is None and (t.get("label", -1) == 0
+                               or (t.get("label", -1) == 1 and len(t.get("fake_periods") or []))):
             import voca_data
 
             labels = voca_data.frame_labels([tuple(x) for x in t.get("fake_periods", [])], n, fps)

@@ -53,8 +53,8 @@ def video_frame_labels(video: Mapping[str, Any], fps: float) -> np.ndarray | Non
     ``fake_periods`` with the store's frame-label rule; ``None`` when the truth is unknown."""
     if video.get("frame_labels") is not None:
         return np.asarray(video["frame_labels"])
-    if video.get("label") in (None, -1) and not video.get("fake_periods"):
-        return None
+    if not video.get("fake_periods") and video.get("label") != 0:
+        return None  # unknown label, or a fake video without periods: frame truth unknown
     from voca_data import frame_labels
 
     n = int(video.get("n_frames") or video.get("num_frames") or len(video.get("frame_probs") or []))

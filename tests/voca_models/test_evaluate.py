@@ -121,3 +121,16 @@ def test_score_predictions_needs_every_video(store):
                 "frame_probs": (t["frame_labels"] == 1).astype(float)} for t in truth]
     r = score_predictions(perfect, truth)["metrics"]
     assert r["frame"]["auc"] == 1.0 and r["iou"]["mean"] == 1.0 and r["video"]["f1"] == 1.0
+
+
+def test_truth_without_frame_labels_uses_periods_and_skips_unknown():
+    truth = [{"video_id": "real", "label": 0, "n_frames": 10, "fake_periods": []},
+             {"video_id": "fake", "label": 1, "n_frames": 10, "fake_periods": [[0.2, 0.4]]},
+             {"video_id": "fake-no-periods", "label": 1, "n_frames": 10, "fake_periods": []}]
+    probs = {"real": np.zeros(10), "fake": np.r_[np.zeros(5), np.ones(5), np.zeros(0)],
+             "fake-no-periods": np.ones(10)}
+    preds = [{"video_id": k, "video_prob": float(v.max()), "frame_probs": v} for k, v in probs.items()]
+    m = score_predictions(preds, truth, fps=25.0)["metrics"]
+    # frames of the fake video without periods are unknown: only 20 frames count
+    assert m["frame"]["n"] == 20 and m["frame"]["n_positive"] == 5
+    assert m["iou"]["n"] == 1 and m["iou"]["mean"] == 1.0
