@@ -240,3 +240,32 @@ def test_check_inside_root_matches_realpath(tree, path):
     inside = real.startswith(root_real + os.sep)
     expected_ok = inside and os.path.isfile(real)
     assert (check_inside_root(root_real, path) is None) == expected_ok, path
+
+
+def test_many_files_per_folder_are_checked_like_one_by_one(tmp_path: Path):
+    """Folders with many selected files are listed once; the verdicts equal the per-file check."""
+    from voca_data.sources.base import _SCAN_THRESHOLD, check_files_inside_root
+
+    root = tmp_path / "root"
+    (root / "big").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "o.mp4").write_bytes(b"")
+    paths = []
+    for i in range(_SCAN_THRESHOLD + 10):
+        (root / "big" / f"{i:03d}.mp4").write_bytes(b"")
+        paths.append(f"big/{i:03d}.mp4")
+    os.symlink(outside / "o.mp4", root / "big" / "out.mp4")
+    os.symlink(root / "big" / "000.mp4", root / "big" / "in.mp4")
+    os.symlink(root / "big" / "nothing.mp4", root / "big" / "broken.mp4")
+    (root / "big" / "dir.mp4").mkdir()
+    os.symlink(outside, root / "linked")
+    paths += ["big/out.mp4", "big/in.mp4", "big/broken.mp4", "big/dir.mp4", "big/missing.mp4"]
+    paths += [f"linked/o{i}.mp4" for i in range(_SCAN_THRESHOLD)] + ["nodir/x.mp4"]
+    verdicts = check_files_inside_root(os.path.realpath(root), paths)
+    reference = [check_inside_root(os.path.realpath(root), p) for p in paths]
+    assert verdicts == reference
+    bad = {p: v for p, v in zip(paths, verdicts) if v}
+    assert set(bad) == {"big/out.mp4", "big/broken.mp4", "big/dir.mp4", "big/missing.mp4", "nodir/x.mp4",
+                        *[f"linked/o{i}.mp4" for i in range(_SCAN_THRESHOLD)]}
+    assert "outside the dataset root" in bad["big/out.mp4"] and "its folder resolves" in bad["linked/o0.mp4"]

@@ -269,3 +269,23 @@ def test_bad_path_matches_check_relative_path():
         except ManifestError:
             ref = "bad"
         assert (_bad_path(p) is None) == (ref is None), p
+
+
+def test_full_size_manifest(tmp_path: Path):
+    """136,304 records (LAV-DF's size) parse into the same records as the detailed path would give
+    (timing lives in benchmarks/lavdf_manifest.py)."""
+    template = _items()
+    n = 136_304
+    items = []
+    for i in range(n):
+        m = dict(template[i % len(template)])
+        m["file"] = f"{m['split']}/{i:06d}.mp4"
+        items.append(m)
+    items[77_777]["n_fakes"] = 3  # one bad record deep inside
+    (tmp_path / "metadata.min.json").write_text(json.dumps(items, separators=(",", ":")))
+    with pytest.raises(ManifestError, match=r"1 problem:\n  - metadata.min.json record 77777 \("):
+        load("lavdf", tmp_path, check_files=False)
+    recs = load("lavdf", tmp_path, check_files=False, skip_invalid=True)
+    assert len(recs) == n - 1 and recs.n_listed == n
+    assert sum(r.label for r in recs) == sum(1 for i, m in enumerate(items) if m["n_fakes"] and i != 77_777)
+    assert recs[-1].video_id == f"{items[-1]['split']}/{n - 1:06d}"

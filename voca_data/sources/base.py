@@ -204,6 +204,49 @@ def check_inside_root(root_real: str, path: str, dir_cache: dict[str, str] | Non
     return None
 
 
+#: a folder with at least this many selected files is listed once (``os.scandir``) instead of one
+#: ``lstat`` per file
+_SCAN_THRESHOLD = 64
+
+
+def check_files_inside_root(root_real: str, paths: Sequence[str]) -> list[str | None]:
+    """:func:`check_inside_root` for many paths: ``None`` or what is wrong, per path. Folders with
+    many selected files are read once with ``os.scandir`` (no ``stat`` per regular file)."""
+    groups: dict[str, list[int]] = {}
+    for i, path in enumerate(paths):
+        groups.setdefault(os.path.dirname(path), []).append(i)
+    out: list[str | None] = [None] * len(paths)
+    cache: dict[str, str] = {}
+    prefix = root_real.rstrip(os.sep) + os.sep
+    for folder, indices in groups.items():
+        if len(indices) < _SCAN_THRESHOLD:
+            for i in indices:
+                out[i] = check_inside_root(root_real, paths[i], cache)
+            continue
+        full = os.path.join(root_real, folder)
+        real_folder = os.path.realpath(full)
+        if not (real_folder + os.sep).startswith(prefix):
+            for i in indices:
+                out[i] = f"its folder resolves to {real_folder}, outside the dataset root {root_real}"
+            continue
+        try:
+            with os.scandir(real_folder) as it:
+                entries = {e.name: e for e in it}
+        except FileNotFoundError:
+            entries = {}
+        except OSError as exc:
+            for i in indices:
+                out[i] = f"cannot list its folder: {exc}"
+            continue
+        for i in indices:
+            entry = entries.get(os.path.basename(paths[i]))
+            if entry is None:
+                out[i] = "listed file does not exist"
+            elif entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+                out[i] = check_inside_root(root_real, paths[i], cache)
+    return out
+
+
 def finish(source: str, root: str | Path, candidates: Sequence[Candidate], *, skip_invalid: bool = False,
            check_files: bool = True, manifest: Path | None = None, manifests: Sequence[Path] = (),
            splits: Sequence[str] | str | None = None,
@@ -251,11 +294,9 @@ def finish(source: str, root: str | Path, candidates: Sequence[Candidate], *, sk
         root_real = os.path.realpath(root)
         if not os.path.isdir(root_real):
             raise FileNotFoundError(f"{source} dataset root {root} is not a directory")
-        cache: dict[str, str] = {}
         file_problems = []
         kept = []
-        for r in selected:
-            wrong = check_inside_root(root_real, r.path, cache)
+        for r, wrong in zip(selected, check_files_inside_root(root_real, [r.path for r in selected])):
             if wrong is None:
                 kept.append(r)
             else:
