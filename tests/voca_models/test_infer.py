@@ -126,3 +126,25 @@ def test_infer_on_raw_video_file_and_directory(raw_setup, tmp_path):
     assert cli.main(["infer", str(run), str(root / "test"), "--out", str(out)]) == 0
     got = json.loads(out.read_text())
     assert sorted(r["video_id"] for r in got) == sorted(r.path.split("/")[-1][:-4] for r in test)
+
+
+def test_evaluate_on_extracted_synthetic_lavdf_store(raw_setup, tmp_path):
+    from voca_models.commands.benchmark import detect_layout
+    from voca_models.evaluate import evaluate
+
+    _, store, run, records = raw_setup
+    res = evaluate(run, store, split="test")
+    test = [r for r in records if r.split == "test"]
+    assert res["n_videos"] == len(test)
+    lav = res["metrics"]["lavdf"]
+    audio_only = sum(r.modify_audio == 1 and r.modify_video == 0 for r in test)
+    video_only = sum(r.modify_video == 1 and r.modify_audio == 0 for r in test)
+    assert lav["full"]["n_videos"] == len(test)
+    assert lav["visual-only-subset"]["n_videos"] == len(test) - audio_only
+    assert lav["audio-only-subset"]["n_videos"] == len(test) - video_only
+    assert lav["full"]["n_segments"] == sum(len(r.fake_periods) for r in test)
+    by_id = {r.video_id: r for r in test}
+    for v in res["videos"]:
+        np.testing.assert_allclose(np.reshape(v["fake_periods"], (-1, 2)),
+                                   np.reshape(by_id[v["video_id"]].fake_periods, (-1, 2)), atol=1e-3)
+    assert detect_layout(store) == "lavdf"
