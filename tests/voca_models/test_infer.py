@@ -148,3 +148,15 @@ def test_evaluate_on_extracted_synthetic_lavdf_store(raw_setup, tmp_path):
         np.testing.assert_allclose(np.reshape(v["fake_periods"], (-1, 2)),
                                    np.reshape(by_id[v["video_id"]].fake_periods, (-1, 2)), atol=1e-3)
     assert detect_layout(store) == "lavdf"
+
+
+def test_extract_config_comes_from_the_checkpoint(tmp_path):
+    from voca_data.extract import ExtractConfig
+    from voca_models.infer import extract_config_for
+
+    settings = ExtractConfig(visual_arch="voca-tiny", detector="center", detect_every=3).to_dict()
+    meta = {"store": {"path": str(tmp_path / "gone.zarr"), "provenance": {"extraction": settings}}}
+    cfg = extract_config_for(meta, device="cpu")
+    assert (cfg.visual_arch, cfg.detector, cfg.detect_every, cfg.device) == ("voca-tiny", "center", 3, "cpu")
+    with pytest.raises(ValueError, match="does not record how its training store was extracted"):
+        extract_config_for({"store": {"path": str(tmp_path / "gone.zarr"), "provenance": {}}})
