@@ -39,11 +39,12 @@ import json
 import logging
 import math
 import shutil
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ from .records import frame_labels
 
 log = logging.getLogger(__name__)
 
-__all__ = ["make_dataset", "make_video", "write_mp4", "SynthVideo", "LAYOUTS", "KINDS"]
+__all__ = ["KINDS", "LAYOUTS", "SynthVideo", "make_dataset", "make_video", "write_mp4"]
 
 LAYOUTS = ("lavdf", "ffdv", "folder")
 KINDS = ("real", "modify_audio", "modify_video", "both")

@@ -15,8 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voca_data.records import ManifestError, VideoRecord, check_relative_path, frame_labels
-from voca_data.sources import (Records, add_source_arguments, available, load, records_from_args,
-                               register, select)
+from voca_data.sources import (
+    Records,
+    add_source_arguments,
+    available,
+    load,
+    records_from_args,
+    register,
+    select,
+)
 from voca_data.sources.base import Candidate, check_inside_root, finish
 from voca_data.sources.lavdf import _bad_path
 
@@ -29,7 +36,7 @@ def _recs(splits):
 
 def test_select_order_of_operations():
     recs = _recs(["train", "dev", "train", "test", "train", "train"])
-    ids = lambda rs: [r.video_id for r in rs]  # noqa: E731
+    ids = lambda rs: [r.video_id for r in rs]
     assert ids(select(recs)) == ids(recs)
     assert ids(select(recs, splits="train")) == ["train/0", "train/2", "train/4", "train/5"]
     assert ids(select(recs, splits=["train,dev"], start=1, count=2)) == ["dev/1", "train/2"]

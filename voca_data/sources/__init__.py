@@ -23,13 +23,22 @@ from __future__ import annotations
 
 import argparse
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .base import Problem, Records
 
-__all__ = ["load", "register", "available", "add_source_arguments", "records_from_args", "Records",
-           "Problem", "select"]
+__all__ = [
+    "Problem",
+    "Records",
+    "add_source_arguments",
+    "available",
+    "load",
+    "records_from_args",
+    "register",
+    "select",
+]
 
 SourceLoader = Callable[..., Records]
 _REGISTRY: dict[str, SourceLoader] = {}
@@ -182,5 +191,5 @@ def records_from_args(kind: str, root: str | Path, args: argparse.Namespace) -> 
     return load(kind, root, **options_from_args(kind, args))
 
 
-from .select import select  # noqa: E402
-from . import lavdf, ffdv, folder  # noqa: E402,F401  (register the built-in sources)
+from . import ffdv, folder, lavdf  # noqa: F401  (register the built-in sources)
+from .select import select

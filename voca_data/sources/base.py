@@ -28,16 +28,26 @@ import gc
 import logging
 import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..records import ManifestError, VideoRecord
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Problem", "Candidate", "Records", "finish", "check_inside_root", "check_periods",
-           "MAX_LISTED", "PERIOD_TOLERANCE", "VIDEO_EXTENSIONS"]
+__all__ = [
+    "MAX_LISTED",
+    "PERIOD_TOLERANCE",
+    "VIDEO_EXTENSIONS",
+    "Candidate",
+    "Problem",
+    "Records",
+    "check_inside_root",
+    "check_periods",
+    "finish",
+]
 
 #: how many problems an error message lists before "... and N more"
 MAX_LISTED = 20

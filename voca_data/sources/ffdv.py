@@ -35,8 +35,8 @@ import csv
 import io
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ..records import ManifestError, VideoRecord
 from . import register
@@ -44,7 +44,7 @@ from .base import VIDEO_EXTENSIONS, Candidate, Problem, Records, finish
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_ffdv", "FFDV_SPLITS", "parse_label_files"]
+__all__ = ["FFDV_SPLITS", "load_ffdv", "parse_label_files"]
 
 FFDV_SPLITS = ("trainset", "valset", "testset")
 

@@ -39,17 +39,26 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..records import ManifestError, VideoRecord
 from . import register
-from .base import (PERIOD_TOLERANCE, VIDEO_EXTENSIONS, Candidate, Problem, Records, check_inside_root,
-                   check_periods, finish, is_number)
+from .base import (
+    PERIOD_TOLERANCE,
+    VIDEO_EXTENSIONS,
+    Candidate,
+    Problem,
+    Records,
+    check_inside_root,
+    check_periods,
+    finish,
+    is_number,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_folder", "hash_split", "CLASSES"]
+__all__ = ["CLASSES", "hash_split", "load_folder"]
 
 CLASSES = {"real": 0, "fake": 1}
 DEFAULT_RATIOS = (0.8, 0.1, 0.1)
@@ -64,7 +73,7 @@ def hash_split(path: str, ratios: Sequence[float] = DEFAULT_RATIOS,
     True
     """
     weights = _check_ratios(ratios, names)
-    digest = hashlib.sha1(f"{seed}:{path}".encode("utf-8")).digest()
+    digest = hashlib.sha1(f"{seed}:{path}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2.0 ** 64
     total = 0.0
     for name, w in zip(names, weights):

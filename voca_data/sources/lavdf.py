@@ -42,18 +42,27 @@ import json
 import logging
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..records import ManifestError, VideoRecord
 from . import register
-from .base import (PERIOD_TOLERANCE, Candidate, Problem, Records, check_periods, finish, gc_paused,
-                   is_number)
+from .base import (
+    PERIOD_TOLERANCE,
+    Candidate,
+    Problem,
+    Records,
+    check_periods,
+    finish,
+    gc_paused,
+    is_number,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_lavdf", "find_metadata", "LAVDF_FPS", "REQUIRED_FIELDS"]
+__all__ = ["LAVDF_FPS", "REQUIRED_FIELDS", "find_metadata", "load_lavdf"]
 
 LAVDF_FPS = 25.0
 METADATA_NAMES = ("metadata.min.json", "metadata.json")
@@ -138,7 +147,7 @@ def _quick(m: Any, scale: float, tolerance: float) -> dict[str, Any] | None:
     seconds = frames / LAVDF_FPS
     periods: tuple = ()
     if n_fakes:
-        limit = (seconds if seconds > duration else duration) + tolerance
+        limit = (max(duration, seconds)) + tolerance
         out = []
         for p in raw:
             if type(p) is not list or len(p) != 2:

@@ -15,11 +15,11 @@ most ``max_videos`` of those.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from ..records import VideoRecord
 
-__all__ = ["select", "parse_splits"]
+__all__ = ["parse_splits", "select"]
 
 
 def parse_splits(splits: str | Sequence[str] | None) -> list[str] | None:
