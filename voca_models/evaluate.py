@@ -33,9 +33,11 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "RESULTS_FORMAT",
+    "SPLIT_ALIASES",
     "choose_thresholds",
     "evaluate",
     "read_av_similarity",
+    "resolve_split",
     "score_predictions",
     "store_truth",
     "write_results",
@@ -108,6 +110,23 @@ def read_av_similarity(store: str | Path, video_ids: Sequence[str]) -> dict[str,
             out[vid] = np.asarray(ds["av_similarity"].isel(video=i, frame=slice(0, n)).values,
                                   dtype=np.float64)
     return out
+
+
+#: other datasets' names for the usual splits (FFDV: trainset / valset / testset)
+SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
+    "train": ("trainset", "training"), "dev": ("val", "valset", "validation"), "test": ("testset",),
+}
+
+
+def resolve_split(name: str, splits: Sequence[str] | set[str]) -> str:
+    """``name`` if the store has it, else the store's alias of it (``dev`` -> ``valset`` ...)."""
+    if name in splits:
+        return name
+    for alias in SPLIT_ALIASES.get(name, ()):
+        if alias in splits:
+            log.info("split %r not in the store: using %r", name, alias)
+            return alias
+    return name
 
 
 def choose_thresholds(predictions: Sequence[Mapping[str, Any]], truth: Sequence[Mapping[str, Any]],
@@ -245,6 +264,9 @@ def evaluate(
     ds = _open(store)
     fps = float(ds.attrs.get("fps", 25.0))
     splits = {str(s) for s in ds["split"].values.tolist()}
+    split = resolve_split(split, splits)
+    if threshold_split:
+        threshold_split = resolve_split(threshold_split, splits)
     if split not in splits:
         raise ValueError(f"{store} has no split {split!r}: it has {sorted(splits)}")
     preds = voca_models.predict(model, store, split=split, meta=meta, batch_size=batch_size,

@@ -134,3 +134,12 @@ def test_truth_without_frame_labels_uses_periods_and_skips_unknown():
     # frames of the fake video without periods are unknown: only 20 frames count
     assert m["frame"]["n"] == 20 and m["frame"]["n_positive"] == 5
     assert m["iou"]["n"] == 1 and m["iou"]["mean"] == 1.0
+
+
+def test_ffdv_split_names_are_resolved(tmp_path):
+    store = random_store(tmp_path / "f.zarr", n_videos=24, seed=1, splits=("trainset", "valset", "testset"))
+    run = tmp_path / "run"
+    voca_models.train("localizer", store, run, model_config=TINY["localizer"], train_config=TRAIN)
+    res = evaluate(run, store, split="test")            # -> testset; thresholds chosen on valset
+    assert res["split"] == "testset" and res["threshold"]["source"] == "chosen on valset (max F1)"
+    assert res["n_videos"] == len(store_truth(store, "testset"))
