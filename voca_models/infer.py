@@ -173,6 +173,10 @@ def infer(
             extract(records, root, store, config, scheduler="synchronous", progress=progress,
                     dataset_info={"name": "voca-infer", "source": str(source)})
             _check_dims(meta, store)
+        if split is not None:
+            from .evaluate import _open, resolve_split
+
+            split = resolve_split(split, {str(s) for s in _open(store)["split"].values.tolist()})
         rows = voca_models.predict(model, store, split=split, meta=meta, batch_size=batch_size,
                                    device=device, progress=progress)
         fps = _store_fps(store)
