@@ -69,7 +69,7 @@ def test_worker_killed_mid_run(dataset, cluster, tmp_path):
                     status = np.zeros(1)
                 if (status == schema.OK).any():
                     os.kill(pids[0], signal.SIGKILL)
-                    killed.append(pids[0])
+                    killed.append(int((status == schema.PENDING).sum()))
                     return
                 time.sleep(0.02)
 
@@ -79,6 +79,7 @@ def test_worker_killed_mid_run(dataset, cluster, tmp_path):
             progress=False)
     t.join()
     assert killed, "no worker was killed"
+    assert killed[0] > 0, "the worker was killed after the work was done"
     status = zarr.open_array(str(out / "status"), mode="r")[:]
     assert (status == schema.OK).all()
     assert_stores_equal(ref, out)
