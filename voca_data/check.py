@@ -13,7 +13,8 @@ What is checked (each problem is one line naming the variable and the video):
 * per frame: values past ``n_frames`` (and everywhere for pending/failed videos) are the fill
   value; ``visual`` has no NaN inside ``n_frames`` of an ok video, nor has ``audio`` unless the
   video's ``error`` notes it has no audio stream; ``frame_label`` equals
-  :func:`voca_data.records.frame_labels` of the stored ``fake_periods`` for labelled ok videos.
+  :func:`voca_data.records.video_frame_labels` of the label and stored ``fake_periods`` (-1 where
+  unknown: unlabelled videos, fakes without periods) for ok videos.
 
 Example
 -------
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import schema
-from .records import ManifestError, check_relative_path, frame_labels
+from .records import ManifestError, check_relative_path, video_frame_labels
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +170,11 @@ def _frame_checks(ds: Any, per: dict[str, np.ndarray], ids: list[str], problems:
             if name == "frame_label" and periods is not None and n_fakes is not None:
                 for k in range(data.shape[0]):
                     g = start + k
-                    if status[g] != schema.OK or labels[g] == -1:
+                    if status[g] != schema.OK:
                         continue
                     n = int(n_frames[g])
                     nf = int(np.clip(n_fakes[g], 0, periods.shape[1]))
-                    expected = frame_labels(periods[g, :nf].tolist(), n, fps)
+                    expected = video_frame_labels(int(labels[g]), periods[g, :nf].tolist(), n, fps)
                     got = data[k, :n]
                     if not np.array_equal(got, expected):
                         diff = np.flatnonzero(got != expected)

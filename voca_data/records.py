@@ -117,3 +117,16 @@ def frame_labels(
     for start, end in fake_periods:
         labels[(centres >= float(start)) & (centres < float(end))] = 1
     return labels
+
+
+def video_frame_labels(
+    label: int, fake_periods: Iterable[Sequence[float]], n_frames: int, fps: float
+) -> np.ndarray:
+    """Frame labels of one video, with unknowns: all -1 when the video's label is unknown (-1) or
+    when it is fake but its fake periods are not known (e.g. Multi-FFDV, which labels whole
+    videos), else :func:`frame_labels`. Never a silently "real" frame of a fake video.
+    """
+    periods = [tuple(p) for p in fake_periods]
+    if label == -1 or (label == 1 and not periods):
+        return np.full(n_frames, -1, dtype=np.int8)
+    return frame_labels(periods, n_frames, fps)

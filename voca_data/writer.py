@@ -38,7 +38,7 @@ import zarr
 
 from . import schema
 from .provenance import command_line, history_entry, now, software_versions, voca_version
-from .records import VideoRecord, frame_labels
+from .records import VideoRecord, video_frame_labels
 
 log = logging.getLogger(__name__)
 
@@ -333,8 +333,7 @@ class StoreWriter:
             if status[k] != schema.OK or n == 0 or not (fl[k, :n] == -1).all():
                 continue
             recs = recs or self.records(i)
-            if recs[k].label != -1:
-                fl[k, :n] = frame_labels(recs[k].fake_periods, n, self.fps)
+            fl[k, :n] = video_frame_labels(recs[k].label, recs[k].fake_periods, n, self.fps)
         checked["frame_label"] = fl
         # per-frame: pad past n_frames, failed videos entirely fill, then write whole shards
         valid = np.arange(self.n_frames_max)[None, :] < n_frames[:, None]

@@ -35,3 +35,26 @@ def test_write_block_refuses_bad_shapes(tmp_path):
         w.write_block(1, block)
     with pytest.raises(IndexError):
         w.block_slice(2)
+
+
+def test_fake_without_periods_gets_unknown_frame_labels(tmp_path):
+    from voca_data import VideoRecord
+    from voca_data.check import check_store
+    from voca_data.writer import init
+
+    recs = [VideoRecord("a", "a.mp4", "trainset", label=1),  # FFDV-style: fake, periods unknown
+            VideoRecord("b", "b.mp4", "trainset", label=0),
+            VideoRecord("c", "c.mp4", "testset", label=-1),
+            VideoRecord("d", "d.mp4", "trainset", label=1, fake_periods=((0.0, 0.2),))]
+    w = init(tmp_path / "s.zarr", recs, visual_dim=4, audio_dim=4, max_frames=10, block_size=4)
+    block = w.empty_block(0)
+    block["n_frames"][:] = 10
+    block["status"][:] = 1
+    block["visual"][:, :10] = 0.5
+    block["audio"][:, :10] = 0.5
+    w.write_block(0, block)
+    w.finalize()
+    fl = voca_data.open(tmp_path / "s.zarr").frame_label.values[:, :10]
+    assert (fl[0] == -1).all() and (fl[1] == 0).all() and (fl[2] == -1).all()
+    assert fl[3].tolist() == [1] * 5 + [0] * 5
+    assert check_store(tmp_path / "s.zarr") == []
