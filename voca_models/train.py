@@ -311,6 +311,7 @@ def train(
             if key not in RUNTIME_OPTIONS and saved.get(key) != value:
                 raise ValueError(f"cannot resume with {key}={value!r}: the run was trained with {saved.get(key)!r} "
                                  f"(only {', '.join(RUNTIME_OPTIONS)} may change on resume)")
+        saved["stop_after"] = None  # applies to the invocation that set it
         saved.update({k: v for k, v in given_train.items() if k in RUNTIME_OPTIONS})
         cfg = TrainConfig.from_dict(saved)
         if model_config:

@@ -105,6 +105,23 @@ def frame_inputs(batch: Mapping[str, Tensor], names: tuple[str, ...], mask: Tens
     return zero_padding(x, mask)
 
 
+class FeatureProjection(nn.Module):
+    """Sum of one linear projection per feature: a 1-dim feature (``av_similarity``) gets as
+    much say at initialisation as a 1024-dim embedding, instead of 1/1025 of a concatenation."""
+
+    def __init__(self, dims: Mapping[str, int], out: int):
+        super().__init__()
+        self.names = tuple(dims)
+        self.proj = nn.ModuleDict({n: nn.Linear(int(d), out) for n, d in dims.items()})
+
+    def forward(self, batch: Mapping[str, Tensor], mask: Tensor) -> Tensor:
+        total = None
+        for name in self.names:
+            y = self.proj[name](frame_inputs(batch, (name,), mask))
+            total = y if total is None else total + y
+        return zero_padding(total, mask)
+
+
 def zero_padding(x: Tensor, mask: Tensor) -> Tensor:
     """``x`` (B, T, ...) with NaNs and padded frames set to 0 (so padding cannot leak in)."""
     m = mask.reshape(mask.shape + (1,) * (x.dim() - mask.dim()))

@@ -6,7 +6,7 @@
         ─ keep the k rows of largest energy (and the same columns), in time order ─ k×k
           (zero-padded when a video has fewer than k frames)
         ─ small CNN (3 strided convs, pool 4×4) ─ Linear ─ visual branch zv (B,d)
-    audio (B,T,Da) (| scalar extras) ─ per-frame MLP ─ [masked mean, masked max] ─ Linear ─ za (B,d)
+    audio (B,T,Da) (| scalar extras) ─ Σ per-feature Linear ─ GELU ─ Linear ─ [masked mean, masked max] ─ Linear ─ za (B,d)
     score = MLP([zv, za]) + α · cos(zv, za)                                  ─ video_logit (B,)
 
 Loss = video BCE(pos_weight) or focal.
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..losses import Term, bce_sum, focal_sum, masked_max, masked_mean
-from .base import ModelConfig, VideoModel, frame_inputs, video_targets, zero_padding
+from .base import FeatureProjection, ModelConfig, VideoModel, video_targets, zero_padding
 
 
 @dataclass
@@ -92,8 +92,8 @@ class CovFusion(VideoModel):
             nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(4 * c * 16, d),
         )
         self.audio_features = tuple(f for f in config.features if f != "visual")
-        da = sum(config.feature_dim(f) for f in self.audio_features)
-        self.audio_mlp = nn.Sequential(nn.Linear(da, d), nn.GELU(), nn.Linear(d, d))
+        self.audio_proj = FeatureProjection({f: config.feature_dim(f) for f in self.audio_features}, d)
+        self.audio_mlp = nn.Sequential(nn.GELU(), nn.Linear(d, d))
         self.audio_out = nn.Linear(2 * d, d)
         self.head = nn.Sequential(nn.Linear(2 * d, config.hidden), nn.GELU(), nn.Dropout(config.dropout),
                                   nn.Linear(config.hidden, 1))
@@ -106,7 +106,7 @@ class CovFusion(VideoModel):
         mask = batch["mask"].bool()
         cov = top_energy_covariance(batch["visual"], mask, self.config.k)
         zv = self.cnn(cov.unsqueeze(1))
-        a = self.audio_mlp(frame_inputs(batch, self.audio_features, mask))
+        a = self.audio_mlp(self.audio_proj(batch, mask))
         za = self.audio_out(torch.cat([masked_mean(a, mask), masked_max(a, mask)], dim=-1))
         agreement = F.cosine_similarity(zv, za, dim=-1, eps=1e-6)
         video_logit = self.head(torch.cat([zv, za], dim=-1)).squeeze(-1) + self.config.alpha * agreement

@@ -4,7 +4,7 @@
 
     visual (B,T,Dv) ─ Linear+LN ─ v ─┐          ┌─ cos(v, a) = similarity (B,T) in [-1, 1] ─────┐
     audio  (B,T,Da) ─ Linear+LN ─ a ─┴─ cross-attention v→a, a→v (averaged, masked)            │
-                                       + sinusoidal positions                                  │
+                                       (+ Linear(scalar extras)) + sinusoidal positions         │
                                        Transformer encoder (num_layers, nhead, key padding mask)
                                        context (B,T,d) ─ [context, similarity (, extras)] ─ MLP ─ frame_logits (B,T)
                                        masked mean of context ─ MLP ─ video_logit (B,)
@@ -87,6 +87,8 @@ class Localizer(VideoModel):
         self.v_proj = nn.Sequential(nn.Linear(config.visual_dim, d), nn.LayerNorm(d))
         self.a_proj = nn.Sequential(nn.Linear(config.audio_dim, d), nn.LayerNorm(d))
         self.cross = None if config.no_cross_attn else CrossModal(d, config.nhead, config.dropout)
+        # scalar per-frame extras (e.g. av_similarity) enter the encoder too, for temporal context
+        self.extra_proj = nn.Linear(len(self.extras), d) if self.extras else None
         self.position = SinusoidalPosition(d)
         ff = config.dim_feedforward or 2 * d
         layer = nn.TransformerEncoderLayer(d, config.nhead, ff, config.dropout, batch_first=True,
@@ -107,14 +109,17 @@ class Localizer(VideoModel):
         similarity = F.cosine_similarity(v, a, dim=-1, eps=1e-6)
         similarity = torch.where(mask, similarity, torch.zeros_like(similarity))
         fused = (v + a) / 2 if self.cross is None else self.cross(v, a, pad)
+        extras = frame_inputs(batch, self.extras, mask) if self.extras else None
+        if extras is not None:
+            fused = fused + self.extra_proj(extras)
         fused = self.position(fused)
         context = self.norm(self.encoder(fused, src_key_padding_mask=pad))
         context = zero_padding(context, mask)
         parts = [context]
         if not self.config.no_similarity:
             parts.append(similarity.unsqueeze(-1))
-        if self.extras:
-            parts.append(frame_inputs(batch, self.extras, mask))
+        if extras is not None:
+            parts.append(extras)
         frame_logits = self.frame_head(torch.cat(parts, dim=-1)).squeeze(-1)
         frame_logits = torch.where(mask, frame_logits, torch.zeros_like(frame_logits))
         if self.video_head is not None:

@@ -5,7 +5,7 @@ frame encoder is now the store's (CLIP) embedding, so training needs no images.
 
 ::
 
-    [visual | audio | both (| scalar extras)] (B,T,D) ─ Linear+LN+GELU ─ BiLSTM (packed, num_layers)
+    Σ_f Linear_f(feature f) over visual | audio | both (| scalar extras) ─ LN+GELU ─ BiLSTM (packed)
         ─ h (B,T,2H) ─ multi-head self-attention (masked) + residual + LN ─ h'
         ├─ attention pooling (learned query, masked, nhead) ─ MLP ─ video_logit (B,)
         └─ (frame_head) Linear ─ frame_logits (B,T)
@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..losses import Term, bce_sum, focal_sum
-from .base import (ModelConfig, VideoModel, frame_inputs, frame_targets, lengths_of, video_targets,
+from .base import (FeatureProjection, ModelConfig, VideoModel, frame_targets, lengths_of, video_targets,
                    zero_padding)
 
 
@@ -67,8 +67,8 @@ class LSTMClassifier(VideoModel):
         h = config.hidden
         if (2 * h) % config.nhead:
             raise ValueError(f"2 × hidden ({2 * h}) must be divisible by nhead ({config.nhead})")
-        d_in = sum(config.feature_dim(f) for f in config.features)
-        self.inp = nn.Sequential(nn.Linear(d_in, h), nn.LayerNorm(h), nn.GELU(), nn.Dropout(config.dropout))
+        self.proj = FeatureProjection({f: config.feature_dim(f) for f in config.features}, h)
+        self.inp = nn.Sequential(nn.LayerNorm(h), nn.GELU(), nn.Dropout(config.dropout))
         self.lstm = nn.LSTM(h, h, num_layers=config.num_layers, batch_first=True, bidirectional=True,
                             dropout=config.dropout if config.num_layers > 1 else 0.0)
         self.attn = nn.MultiheadAttention(2 * h, config.nhead, dropout=config.dropout, batch_first=True)
@@ -85,7 +85,7 @@ class LSTMClassifier(VideoModel):
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor | None]:
         mask = batch["mask"].bool()
         lengths = lengths_of(mask)
-        x = self.inp(frame_inputs(batch, tuple(self.config.features), mask))
+        x = self.inp(self.proj(batch, mask))
         packed = pack_padded_sequence(x, lengths.clamp_min(1).cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)
         h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
