@@ -1,0 +1,539 @@
+"""PyTorch access to a store: windows of per-frame features as tensors, fork-safe.
+
+:class:`VideoDataset` cuts each ok video of the chosen split(s) into windows of ``window`` frames
+(``stride`` apart, default ``stride = window``; the last window of a video is padded), or yields
+whole videos (``window=None``). Items are dicts of tensors; :func:`collate` stacks them, padding
+whole videos to the longest in the batch; :func:`balanced_sampler` draws classes equally often.
+
+The dataset object holds only small per-video metadata (read once with zarr-python in
+``__init__``) and never an open store: each process (every ``DataLoader`` worker) opens the
+per-frame arrays itself, lazily, on its first item, without dask, through a fast read engine
+(tensorstore's ``zarr3`` driver, zarr-python with the ``zarrs`` codec pipeline, or plain
+zarr-python; ``engine="auto"`` takes the fastest installed one, ranked by ``benchmarks/loader.py``).
+
+Example
+-------
+>>> from torch.utils.data import DataLoader
+>>> from voca_data.torch import VideoDataset, collate, balanced_sampler
+>>> train = VideoDataset("lavdf.zarr", split="train", window=512, random_crop=True)  # doctest: +SKIP
+>>> loader = DataLoader(train, batch_size=16, num_workers=2, collate_fn=collate,
+...                     sampler=balanced_sampler(train))                          # doctest: +SKIP
+>>> batch = next(iter(loader))                                                    # doctest: +SKIP
+>>> batch["visual"].shape, batch["mask"].shape                                    # doctest: +SKIP
+(torch.Size([16, 512, 512]), torch.Size([16, 512]))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import zarr
+from torch.utils.data import Dataset, WeightedRandomSampler
+
+from . import schema
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ENGINES", "PER_VIDEO_KEYS", "VideoDataset", "available_engines", "balanced_sampler", "collate"]
+
+#: Read engines, fastest first as measured by ``benchmarks/loader.py`` (docs/benchmarks.md):
+#: ``engine="auto"`` takes the first one that is installed.
+ENGINES = ("tensorstore", "zarrs", "zarr")
+
+#: Keys of an item that are one number per item (everything else is per frame).
+PER_VIDEO_KEYS = ("label", "video", "start", "length")
+
+# padding values used by ``collate`` for per-frame keys (default 0)
+_PAD = {"frame_label": -1, "mask": False, "valid": False}
+
+# features normalised with the store's train-split statistics
+_STAT_FEATURES = ("visual", "audio")
+
+
+def available_engines() -> list[str]:
+    """The read engines installed here, fastest first (see :data:`ENGINES`)."""
+    found = []
+    for name in ENGINES:
+        module = {"tensorstore": "tensorstore", "zarrs": "zarrs", "zarr": "zarr"}[name]
+        if importlib.util.find_spec(module) is not None:
+            found.append(name)
+    return found
+
+
+# --------------------------------------------------------------------------------------- engines
+class _ZarrReader:
+    """zarr-python, optionally with the zarrs (Rust) codec pipeline; all arrays of one item are
+    read concurrently in one trip through zarr's event loop."""
+
+    def __init__(self, path: Path, names: Sequence[str], zarrs: bool = False):
+        config = {"codec_pipeline.path": "zarrs.ZarrsCodecPipeline"} if zarrs else {}
+        # the codec pipeline is bound when an array is opened: no global setting is left behind
+        with zarr.config.set(config):
+            self.arrays = {n: zarr.open_array(str(path / n), mode="r", zarr_format=3) for n in names}
+
+    def read(self, video: int, start: int, stop: int) -> dict[str, np.ndarray]:
+        from zarr.core.sync import sync
+
+        sel = (video, slice(start, stop))
+
+        async def gather() -> list[Any]:
+            return await asyncio.gather(*(a.async_array.getitem(sel) for a in self.arrays.values()))
+
+        return {n: np.asarray(x) for n, x in zip(self.arrays, sync(gather()))}
+
+
+class _TensorstoreReader:
+    """tensorstore's ``zarr3`` driver: reads of one item are issued together, then awaited."""
+
+    def __init__(self, path: Path, names: Sequence[str], cache_bytes: int = 16 << 20):
+        import tensorstore as ts
+
+        context = ts.Context({
+            "cache_pool": {"total_bytes_limit": int(cache_bytes)},  # keeps shard indexes
+            "data_copy_concurrency": {"limit": 1},  # DataLoader workers are the parallelism
+        })
+        self.arrays = {
+            n: ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path / n)},
+                        "recheck_cached_data": False, "recheck_cached_metadata": False},
+                       read=True, context=context).result()
+            for n in names
+        }
+
+    def read(self, video: int, start: int, stop: int) -> dict[str, np.ndarray]:
+        futures = {n: a[video, start:stop].read() for n, a in self.arrays.items()}
+        return {n: np.asarray(f.result()) for n, f in futures.items()}
+
+
+# tensorstore and zarrs run their own native thread pools, which do not survive a fork: a forked
+# child that reads with the engine its parent already used aborts (tensorstore: "fork() use
+# detected") or hangs (zarrs). Remember the process in which this module first used each of them,
+# and never use it in a process forked from that one. A per-process fact, not configuration.
+_POOL_ENGINE_OWNER: dict[str, int] = {}
+
+
+def _usable(engine: str) -> bool:
+    owner = _POOL_ENGINE_OWNER.get(engine)
+    return owner is None or owner == os.getpid()
+
+
+def _resolve_engine(engine: str) -> str:
+    """The engine this process reads with.
+
+    ``auto``: inside a DataLoader worker the fastest installed engine, elsewhere plain zarr-python
+    (a main process may fork workers later, and only zarr-python survives that). An engine the
+    parent process already used is replaced by the next fastest usable one, with a warning."""
+    in_worker = torch.utils.data.get_worker_info() is not None
+    if engine == "auto":
+        candidates = available_engines() if in_worker else ["zarr"]
+    else:
+        candidates = [engine, *(e for e in available_engines() if e != engine)]
+    chosen = next(e for e in candidates if _usable(e))
+    if engine != "auto" and chosen != engine:
+        log.warning(
+            "process %d was forked from process %d, which already read with %s: its thread pool "
+            "does not survive a fork, so this process reads with %s instead (same values). Read "
+            "with engine='auto' (which keeps fast engines out of the main process) or use a "
+            "'spawn' DataLoader multiprocessing_context", os.getpid(), _POOL_ENGINE_OWNER[engine],
+            engine, chosen)
+    if chosen != "zarr":
+        _POOL_ENGINE_OWNER.setdefault(chosen, os.getpid())
+    return chosen
+
+
+def _open_reader(engine: str, path: Path, names: Sequence[str]) -> Any:
+    if engine == "tensorstore":
+        return _TensorstoreReader(path, names)
+    if engine == "zarrs":
+        return _ZarrReader(path, names, zarrs=True)
+    if engine == "zarr":
+        return _ZarrReader(path, names, zarrs=False)
+    raise ValueError(f"unknown engine {engine!r}: expected one of {('auto', *ENGINES)}")
+
+
+# --------------------------------------------------------------------------------------- dataset
+class VideoDataset(Dataset):
+    """Windows (or whole videos) of a store's per-frame features, as dicts of tensors.
+
+    Parameters
+    ----------
+    store:
+        Path of a Zarr store written by voca (or an ``xarray.Dataset`` from ``voca_data.open``,
+        whose source path is used).
+    split:
+        A split name (``"train"``), a list of names, or ``None`` for every split.
+    window:
+        Frames per item. Videos longer than ``window`` give several items, shorter ones are padded
+        (``mask`` false). ``None``: one item per whole video (``collate`` pads to the batch max).
+    stride:
+        Distance between window starts (default ``window``: every frame in exactly one window).
+        With ``stride < window`` windows overlap; the last window of a video always reaches its
+        last frame.
+    features:
+        Per-frame variables to return, each as a float32 ``(length, dim)`` tensor (``dim`` 1 for
+        per-frame scalars such as ``av_similarity``): ``visual``, ``audio``, and any other
+        per-frame variable of the store (``av_similarity``, ``visual_similarity``, ``face_score``,
+        ``face_box``, ...). ``frame_label`` is always returned.
+    normalize:
+        ``True``: standardise ``visual``/``audio`` with the store's train-split statistics
+        (``visual_mean``, ``visual_std``, ... written by ``finalize``; a store without them is an
+        error). ``False``: raw values. A mapping ``{"visual_mean": ..., "visual_std": ..., ...}``:
+        these statistics instead (e.g. those a model was trained with, from ``dataset.stats``).
+        Features without statistics (similarities, scores) are never rescaled.
+    random_crop:
+        Training mode: each item takes a window at a random offset inside its video (drawn with
+        torch's RNG, so ``torch.manual_seed`` / the DataLoader's ``generator`` make it
+        reproducible). The number of items stays ``ceil(n_frames / stride)`` per video.
+        ``False`` (evaluation): deterministic windows at ``0, stride, 2*stride, ...``.
+    max_videos:
+        Keep only the first ``max_videos`` selected videos (store order), for quick runs.
+    engine:
+        ``"auto"`` (fastest installed, see :data:`ENGINES`), ``"tensorstore"``, ``"zarrs"`` or
+        ``"zarr"``. All give identical tensors.
+
+    Items
+    -----
+    ``visual`` ``(window, visual_dim)`` float32, ``audio`` ``(window, audio_dim)`` float32, extra
+    features likewise; ``frame_label`` ``(window,)`` int64 (1 fake, 0 real, -1 on padding and for
+    unlabelled videos); ``mask`` ``(window,)`` bool, true on the video's frames; ``valid``
+    ``(window,)`` bool, true where the frame exists **and** every requested feature is finite;
+    ``label`` (video label: 1 fake, 0 real, -1 unknown), ``video`` (index into the store's
+    ``video`` dimension), ``start`` (first frame of the window), ``length`` (frames of the video in
+    this item): int64 scalars. NaN values (e.g. a video without an audio stream) become 0 after
+    normalisation (the train mean, when normalised) and are flagged by ``valid``.
+
+    Only videos with ``status`` ok and ``n_frames > 0`` are used; pending and failed ones are
+    skipped (and counted in the log).
+
+    Example
+    -------
+    >>> ds = VideoDataset("lavdf.zarr", split="test", window=None)          # doctest: +SKIP
+    >>> item = ds[0]; item["visual"].shape == (item["length"], ds.feature_dims["visual"])  # doctest: +SKIP
+    True
+    """
+
+    def __init__(
+        self,
+        store: str | Path | Any,
+        split: str | Sequence[str] | None = "train",
+        window: int | None = 512,
+        stride: int | None = None,
+        features: Sequence[str] = ("visual", "audio"),
+        normalize: bool | Mapping[str, Any] = True,
+        random_crop: bool = False,
+        max_videos: int | None = None,
+        engine: str = "auto",
+    ):
+        if not isinstance(store, (str, Path)) and hasattr(store, "attrs"):  # an opened Dataset
+            source = store.attrs.get("source")
+            if not source:
+                raise ValueError("VideoDataset needs a store path; this Dataset has no 'source' attribute")
+            store = source
+        self.path = Path(store)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no such store")
+        if not (self.path / "zarr.json").exists():
+            raise ValueError(
+                f"{self.path}: VideoDataset reads Zarr stores (a directory with zarr.json); convert an "
+                "HDF5 store with `voca convert IN.h5 OUT.zarr`"
+            )
+        if window is not None and int(window) < 1:
+            raise ValueError(f"window must be a positive number of frames or None, got {window}")
+        if stride is not None and int(stride) < 1:
+            raise ValueError(f"stride must be a positive number of frames, got {stride}")
+        if window is None and stride is not None:
+            raise ValueError("stride has no meaning with window=None (whole videos)")
+        self.window = None if window is None else int(window)
+        self.stride = None if window is None else int(stride or window)
+        self.features = tuple(features)
+        if len(set(self.features)) != len(self.features):
+            raise ValueError(f"features {self.features} name a variable twice")
+        self.random_crop = bool(random_crop)
+        self.engine = self._check_engine(engine)
+        #: the engine this process reads with (set on the first item read in each process)
+        self.active_engine: str | None = None
+
+        group = zarr.open_group(str(self.path), mode="r", zarr_format=3)
+        self.attrs: dict[str, Any] = dict(group.attrs)
+        if self.attrs.get("voca_schema") is None:
+            raise ValueError(f"{self.path} has no 'voca_schema' attribute: not a voca store")
+        if int(self.attrs["voca_schema"]) > schema.SCHEMA_VERSION:
+            raise ValueError(
+                f"{self.path} uses store schema {self.attrs['voca_schema']}, newer than the "
+                f"{schema.SCHEMA_VERSION} this version of voca reads: upgrade voca"
+            )
+        members = set(group.array_keys())
+        self.feature_dims: dict[str, int] = {}
+        for name in self.features:
+            if name == "frame_label":
+                raise ValueError("frame_label is always returned; do not list it in features")
+            if name not in members:
+                raise ValueError(f"{self.path} has no variable {name!r}; per-frame variables: "
+                                 f"{sorted(self._frame_variables(group))}")
+            arr = group[name]
+            dims = tuple(arr.metadata.dimension_names or ())
+            if dims[:2] != ("video", "frame") or arr.ndim > 3:
+                raise ValueError(f"{name!r} in {self.path} is not a per-frame variable (dims {dims})")
+            self.feature_dims[name] = int(arr.shape[2]) if arr.ndim == 3 else 1
+        self.n_frames_max = int(group["frame_label"].shape[1])
+
+        # per-video metadata: small, read once
+        status = np.asarray(group["status"][:])
+        n_frames = np.asarray(group["n_frames"][:]).astype(np.int64)
+        splits = np.asarray(group["split"][:])  # numpy StringDType: compares with ==
+        labels = np.asarray(group["label"][:]).astype(np.int64)
+        ids = np.asarray(group["video_id"][:])
+        chosen = np.ones(status.shape, dtype=bool)
+        if split is not None:
+            wanted = [split] if isinstance(split, str) else list(split)
+            present = sorted(set(splits.tolist()))
+            unknown = sorted(set(wanted) - set(present))
+            if unknown:
+                raise ValueError(f"{self.path} has no split {unknown}; its splits are {present}")
+            chosen &= np.logical_or.reduce([splits == w for w in wanted])
+        self.split = split
+        usable = chosen & (status == schema.OK) & (n_frames > 0)
+        skipped = {name: int((chosen & (status == code)).sum())
+                   for code, name in schema.STATUS_NAMES.items() if code != schema.OK}
+        if any(skipped.values()):
+            log.info("%s: skipping %s videos of split %r", self.path,
+                     " and ".join(f"{v} {k}" for k, v in skipped.items() if v), split)
+        videos = np.flatnonzero(usable)
+        if max_videos is not None:
+            videos = videos[: int(max_videos)]
+        if videos.size == 0:
+            raise ValueError(f"{self.path}: no ok videos in split {split!r} ({skipped} skipped)")
+        #: store indices of the selected videos, in store order
+        self.videos = videos
+        #: video ids, labels and frame counts of the selected videos
+        self.video_ids: list[str] = ids[videos].tolist()
+        self.labels = labels[videos]
+        self.n_frames = n_frames[videos]
+        self._store_ids = ids  # store index -> id, for id_of
+        self._store_labels = labels
+
+        self.stats = self._load_stats(group, normalize)
+        self._norm = {
+            f: (self.stats[f"{f}_mean"].astype(np.float32),
+                (1.0 / self._safe_std(self.stats[f"{f}_std"])).astype(np.float32))
+            for f in _STAT_FEATURES if self.stats is not None and f in self.features
+        }
+
+        # item index: (position in self.videos, window start)
+        rows, starts = [], []
+        for pos, n in enumerate(self.n_frames.tolist()):
+            for s in self._window_starts(n):
+                rows.append(pos)
+                starts.append(s)
+        self._item_video = np.asarray(rows, dtype=np.int64)
+        self._item_start = np.asarray(starts, dtype=np.int64)
+        self._reader: Any = None
+        self._reader_pid: int | None = None
+
+    # ------------------------------------------------------------------ construction helpers
+    @staticmethod
+    def _check_engine(engine: str) -> str:
+        found = available_engines()
+        if engine == "auto":
+            return engine
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}: expected 'auto' or one of {ENGINES}")
+        if engine not in found:
+            raise ValueError(f"engine {engine!r} is not installed (pip install 'voca[fast]'); "
+                             f"installed: {found}")
+        return engine
+
+    @staticmethod
+    def _frame_variables(group: Any) -> list[str]:
+        return [n for n in group.array_keys()
+                if tuple(group[n].metadata.dimension_names or ())[:2] == ("video", "frame")]
+
+    @staticmethod
+    def _safe_std(std: np.ndarray) -> np.ndarray:
+        std = np.asarray(std, dtype=np.float64)
+        return np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
+
+    def _load_stats(self, group: Any, normalize: bool | Mapping[str, Any]) -> dict[str, np.ndarray] | None:
+        wanted = [f for f in _STAT_FEATURES if f in self.features]
+        if normalize is False or normalize is None:
+            return None
+        if normalize is True:
+            missing = [f"{f}_{s}" for f in wanted for s in ("mean", "std") if f"{f}_{s}" not in group]
+            if missing:
+                raise ValueError(
+                    f"{self.path} has no statistics {missing}: the store is not finalized. Run "
+                    f"`voca finalize {self.path}` (or pass normalize=False for raw features)"
+                )
+            stats = {f"{f}_{s}": np.asarray(group[f"{f}_{s}"][:], dtype=np.float32)
+                     for f in wanted for s in ("mean", "std")}
+            for name, value in stats.items():
+                if not np.isfinite(value).all():
+                    raise ValueError(
+                        f"{self.path}: {name} has NaN (no valid train frames when it was finalized); "
+                        "finalize with another stats split or pass normalize=False"
+                    )
+        else:
+            missing = [f"{f}_{s}" for f in wanted for s in ("mean", "std") if f"{f}_{s}" not in normalize]
+            if missing:
+                raise ValueError(f"normalize mapping lacks {missing}")
+            stats = {f"{f}_{s}": np.asarray(normalize[f"{f}_{s}"], dtype=np.float32)
+                     for f in wanted for s in ("mean", "std")}
+        for f in wanted:
+            for s in ("mean", "std"):
+                if stats[f"{f}_{s}"].shape != (self.feature_dims[f],):
+                    raise ValueError(f"{f}_{s} has shape {stats[f'{f}_{s}'].shape}, "
+                                     f"expected ({self.feature_dims[f]},) for {self.path}")
+        return stats
+
+    def _window_starts(self, n: int) -> list[int]:
+        if self.window is None:
+            return [0]
+        starts, s = [], 0
+        while True:
+            starts.append(s)
+            if s + self.window >= n:
+                return starts
+            s += self.stride
+            if s >= n:
+                return starts
+
+    # ------------------------------------------------------------------ pickling / lazy open
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_reader"] = None
+        state["_reader_pid"] = None
+        state["active_engine"] = None
+        return state
+
+    def _get_reader(self) -> Any:
+        pid = os.getpid()
+        if self._reader is None or self._reader_pid != pid:
+            self.active_engine = _resolve_engine(self.engine)
+            self._reader = _open_reader(self.active_engine, self.path, [*self.features, "frame_label"])
+            self._reader_pid = pid
+            log.debug("%s: opened with engine %s in process %d", self.path, self.active_engine, pid)
+        return self._reader
+
+    # ------------------------------------------------------------------ public API
+    def __len__(self) -> int:
+        return int(self._item_video.size)
+
+    @property
+    def windows(self) -> list[tuple[int, int, int]]:
+        """``(video, start, length)`` of every item (deterministic starts), ``video`` being the
+        store index: what is needed to put per-window outputs back on each video's timeline."""
+        out = []
+        for pos, start in zip(self._item_video.tolist(), self._item_start.tolist()):
+            n = int(self.n_frames[pos])
+            length = n - start if self.window is None else min(self.window, n - start)
+            out.append((int(self.videos[pos]), int(start), int(length)))
+        return out
+
+    @property
+    def item_labels(self) -> np.ndarray:
+        """Video label of every item (what :func:`balanced_sampler` balances)."""
+        return self.labels[self._item_video]
+
+    def id_of(self, video: int) -> str:
+        """The ``video_id`` of a store index (the ``video`` entry of an item)."""
+        return str(self._store_ids[int(video)])
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"item {index} out of range for {len(self)} items")
+        index = int(index) % len(self)
+        pos = int(self._item_video[index])
+        n = int(self.n_frames[pos])
+        video = int(self.videos[pos])
+        start = int(self._item_start[index])
+        if self.window is not None and self.random_crop and n > self.window:
+            start = int(torch.randint(0, n - self.window + 1, ()).item())
+        stop = n if self.window is None else min(start + self.window, n)
+        length = stop - start
+        size = length if self.window is None else self.window
+        data = self._get_reader().read(video, start, stop)
+
+        item: dict[str, torch.Tensor] = {}
+        valid = np.zeros(size, dtype=bool)
+        valid[:length] = True
+        for name in self.features:
+            x = np.asarray(data[name], dtype=np.float32).reshape(length, -1)
+            finite = np.isfinite(x)
+            valid[:length] &= finite.all(axis=1)
+            if name in self._norm:
+                mean, inv_std = self._norm[name]
+                x = (x - mean) * inv_std
+            out = np.zeros((size, x.shape[1]), dtype=np.float32)
+            out[:length] = np.where(finite, x, 0.0)
+            item[name] = torch.from_numpy(out)
+        labels = np.full(size, -1, dtype=np.int64)
+        labels[:length] = data["frame_label"]
+        mask = np.zeros(size, dtype=bool)
+        mask[:length] = True
+        item["frame_label"] = torch.from_numpy(labels)
+        item["mask"] = torch.from_numpy(mask)
+        item["valid"] = torch.from_numpy(valid)
+        item["label"] = torch.tensor(int(self._store_labels[video]), dtype=torch.int64)
+        item["video"] = torch.tensor(video, dtype=torch.int64)
+        item["start"] = torch.tensor(start, dtype=torch.int64)
+        item["length"] = torch.tensor(length, dtype=torch.int64)
+        return item
+
+    def __repr__(self) -> str:
+        win = "whole videos" if self.window is None else f"window={self.window}, stride={self.stride}"
+        return (f"VideoDataset({str(self.path)!r}, split={self.split!r}, {len(self.videos)} videos, "
+                f"{len(self)} items, {win}, features={list(self.features)}, engine={self.engine!r}, "
+                f"normalize={self.stats is not None}, random_crop={self.random_crop})")
+
+
+# --------------------------------------------------------------------------------------- batching
+def collate(batch: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack items into a batch; per-frame tensors of different lengths (``window=None``) are
+    padded to the longest (0, ``frame_label`` -1, ``mask``/``valid`` false).
+
+    >>> b = collate([ds[0], ds[1]])      # doctest: +SKIP
+    >>> b["mask"].shape                  # doctest: +SKIP
+    torch.Size([2, 512])
+    """
+    if not batch:
+        raise ValueError("collate: empty batch")
+    out: dict[str, torch.Tensor] = {}
+    for key in batch[0]:
+        values = [item[key] for item in batch]
+        if key in PER_VIDEO_KEYS or values[0].dim() == 0:
+            out[key] = torch.stack(values)
+            continue
+        longest = max(v.shape[0] for v in values)
+        padded = values[0].new_full((len(values), longest, *values[0].shape[1:]), _PAD.get(key, 0))
+        for k, v in enumerate(values):
+            padded[k, : v.shape[0]] = v
+        out[key] = padded
+    return out
+
+
+def balanced_sampler(
+    dataset: VideoDataset, num_samples: int | None = None, generator: torch.Generator | None = None,
+) -> WeightedRandomSampler:
+    """A sampler that draws items of every video label (real, fake, unknown) equally often, with
+    replacement; ``num_samples`` defaults to the dataset length (one "epoch").
+
+    >>> sampler = balanced_sampler(train)                     # doctest: +SKIP
+    >>> DataLoader(train, sampler=sampler, collate_fn=collate)  # doctest: +SKIP
+    """
+    labels = np.asarray(dataset.item_labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    if classes.size < 2:
+        warnings.warn(f"balanced_sampler: every item has label {classes.tolist()}: nothing to balance",
+                      stacklevel=2)
+    weight_of = {int(c): 1.0 / int(k) for c, k in zip(classes, counts)}
+    weights = torch.tensor([weight_of[int(c)] for c in labels], dtype=torch.double)
+    return WeightedRandomSampler(weights, num_samples=int(num_samples or len(labels)),
+                                 replacement=True, generator=generator)
