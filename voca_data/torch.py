@@ -128,20 +128,22 @@ def _usable(engine: str) -> bool:
 def _resolve_engine(engine: str) -> str:
     """The engine this process reads with.
 
-    ``auto``: inside a DataLoader worker the fastest installed engine, elsewhere plain zarr-python
-    (a main process may fork workers later, and only zarr-python survives that). An engine the
-    parent process already used is replaced by the next fastest usable one, with a warning."""
+    ``auto``: inside a DataLoader worker the fastest installed engine; in any other process (which
+    may fork workers later) the second fastest, so that its workers can still use the fastest. An
+    engine the parent process already used is replaced by the next fastest usable one (explicit
+    engines with a warning); zarr-python is always usable."""
     in_worker = torch.utils.data.get_worker_info() is not None
+    ranked = available_engines()
     if engine == "auto":
-        candidates = available_engines() if in_worker else ["zarr"]
+        candidates = ranked if in_worker or len(ranked) == 1 else ranked[1:]
     else:
-        candidates = [engine, *(e for e in available_engines() if e != engine)]
+        candidates = [engine, *(e for e in ranked if e != engine)]
     chosen = next(e for e in candidates if _usable(e))
     if engine != "auto" and chosen != engine:
         log.warning(
             "process %d was forked from process %d, which already read with %s: its thread pool "
             "does not survive a fork, so this process reads with %s instead (same values). Read "
-            "with engine='auto' (which keeps fast engines out of the main process) or use a "
+            "with engine='auto' (main process and workers then use different engines) or use a "
             "'spawn' DataLoader multiprocessing_context", os.getpid(), _POOL_ENGINE_OWNER[engine],
             engine, chosen)
     if chosen != "zarr":
