@@ -444,6 +444,32 @@ def _manifest_digest(records: Sequence[VideoRecord]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _dataset_provenance(records: Sequence[VideoRecord], root: Path,
+                        dataset_info: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``dataset`` attribute: name, absolute root, the manifest file(s) the source read and their
+    sha256 (relative to the root when inside it), and a digest of the records themselves."""
+    from .provenance import sha256_file
+
+    root_abs = root.resolve()
+    dataset: dict[str, Any] = {"name": getattr(records, "source", "") or "unknown",
+                               "root": str(root_abs), "videos": len(records),
+                               "records_sha256": _manifest_digest(records)}
+    files = [Path(m) for m in (getattr(records, "manifests", None) or []) if m]
+    if files:
+        names, digests = [], []
+        for f in files:
+            f_abs = f if f.is_absolute() else root_abs / f
+            try:
+                names.append(str(f_abs.resolve().relative_to(root_abs)))
+            except ValueError:
+                names.append(str(f_abs))
+            digests.append(sha256_file(f_abs) if f_abs.is_file() else "")
+        dataset["manifest"] = names[0] if len(names) == 1 else names
+        dataset["manifest_sha256"] = digests[0] if len(digests) == 1 else digests
+    dataset.update(dict(dataset_info or {}))
+    return dataset
+
+
 def _create_store(records: Sequence[VideoRecord], root: Path, out: Path, config: ExtractConfig,
                   dataset_info: Mapping[str, Any] | None, progress: bool) -> Any:
     from .writer import StoreWriter, init
@@ -456,10 +482,7 @@ def _create_store(records: Sequence[VideoRecord], root: Path, out: Path, config:
     from .faces import make_detector
 
     det_info = _info(make_detector(config.detector))
-    dataset = {"name": "unknown", "root": str(root.resolve()), "videos": len(records),
-               "manifest": "records stored in the store (video_id, path, split, label, ...)",
-               "manifest_sha256": _manifest_digest(records)}
-    dataset.update(dict(dataset_info or {}))
+    dataset = _dataset_provenance(records, root, dataset_info)
     provenance = {
         "dataset": dataset,
         "visual_encoder": _info(venc),

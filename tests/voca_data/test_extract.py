@@ -47,6 +47,11 @@ def test_lavdf_end_to_end_with_mtcnn(lavdf_root, tmp_path):
     assert attrs["face_detector"]["detect_every"] == 5
     assert attrs["extraction"]["visual_arch"] == "voca-tiny"
     assert attrs["dataset"]["root"] == str(lavdf_root.resolve())
+    assert attrs["dataset"]["name"] == records.source == "LAV-DF"
+    assert attrs["dataset"]["manifest"] == "metadata.min.json"
+    from voca_data.provenance import sha256_file
+
+    assert attrs["dataset"]["manifest_sha256"] == sha256_file(lavdf_root / "metadata.min.json")
     assert [h["action"] for h in attrs["history"]][-2:] == ["extract", "finalize"]
     assert attrs["av_sync"]["fitted"] is True
     status = g["status"][:]

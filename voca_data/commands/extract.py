@@ -51,10 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"run the face detector every N frames (default {d.detect_every})")
     g.add_argument("--crop-size", type=int, default=None, help="lower-face crop side (default: the encoder's)")
     r = parser.add_argument_group("execution")
-    r.add_argument("--block-size", type=int, default=d.block_size,
-                   help=f"videos per block task and per shard (default {d.block_size})")
-    r.add_argument("--batch-size", type=int, default=d.batch_size,
-                   help=f"crops per visual-encoder batch (default {d.batch_size})")
+    r.add_argument("--block-size", type=int, default=None,
+                   help=f"videos per block task and per shard (default {d.block_size}; new stores only)")
+    r.add_argument("--batch-size", type=int, default=None,
+                   help=f"crops per visual-encoder batch (default {d.batch_size}; a resumed store "
+                        "keeps its own unless given)")
     r.add_argument("--scheduler", default="threads",
                    help="threads (default), processes, synchronous, or tcp://HOST:PORT of a "
                         "running dask.distributed scheduler")
@@ -73,24 +74,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace):
     from voca_data.extract import ExtractConfig
 
+    d = ExtractConfig()
     return ExtractConfig(
         visual_arch=args.visual_arch, visual_weights=args.visual_weights,
         audio_encoder=args.audio_encoder, audio_weights=args.audio_weights,
         detector=args.detector, detect_every=args.detect_every, crop_size=args.crop_size,
-        block_size=args.block_size, batch_size=args.batch_size, device=args.device,
+        block_size=args.block_size or d.block_size, batch_size=args.batch_size or d.batch_size,
+        device=args.device,
         av_window=args.av_window, av_pca=args.av_pca,
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1") if args.visual_weights is None else None
     from voca_data.extract import extract, ExtractConfig
 
     if (args.out / "zarr.json").exists():
         # resume with the store's own settings; execution options come from the command line
-        config = ExtractConfig.from_store(args.out, batch_size=args.batch_size, device=args.device)
+        overrides = {"device": args.device}
+        if args.batch_size:
+            overrides["batch_size"] = args.batch_size
+        config = ExtractConfig.from_store(args.out, **overrides)
     else:
         config = config_from_args(args)
     try:
@@ -99,9 +102,6 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"voca_data.sources is not available ({e})") from e
     records = records_from_args(args.source, args.root, args)
     info = {"name": args.source}
-    manifest = getattr(records, "manifest", None)
-    if manifest:
-        info["manifest"] = str(manifest)
     extract(records, args.root, args.out, config, scheduler=args.scheduler, workers=args.workers,
             retry_failed=args.retry_failed, finalize=not args.no_finalize,
             progress=not args.no_progress, dataset_info=info)
