@@ -34,7 +34,8 @@ SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 #: store attributes copied into a checkpoint (where the features came from)
-PROVENANCE_KEYS = ("visual_encoder", "audio_encoder", "face_detector", "dataset", "fps", "voca_schema",
+PROVENANCE_KEYS = ("visual_encoder", "audio_encoder", "face_detector", "extraction", "av_sync", "dataset", "fps",
+                   "audio_rate", "voca_schema",
                    "voca_version")
 
 OK = 1
@@ -168,7 +169,8 @@ class StoreInfo:
     # ---------------------------------------------------------------- class balance
     def fake_ratios(self, split: str) -> dict[str, float]:
         """Fraction of fake frames and of fake videos among labelled ok videos of ``split``
-        (frame labels from the stored fake periods by the one frame-label rule)."""
+        (frame labels from the stored fake periods by the one frame-label rule; fakes without
+        known periods, e.g. Multi-FFDV, count for videos only)."""
         idx = self.usable(split)
         labels = self.labels[idx]
         known = idx[labels >= 0]
@@ -177,6 +179,8 @@ class StoreInfo:
             n = int(self.n_frames[i])
             periods = self.fake_periods[i]
             periods = periods[np.isfinite(periods).all(axis=1)] if periods.ndim == 2 else np.zeros((0, 2))
+            if self.labels[i] == 1 and len(periods) == 0:
+                continue  # a fake without known periods: its frames are unlabelled
             fake_frames += int(voca_data.frame_labels([tuple(p) for p in periods], n, self.fps).sum())
             total += n
         n_known = max(int(known.size), 1)
