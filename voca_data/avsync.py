@@ -28,6 +28,7 @@ Example
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
 
@@ -353,14 +354,27 @@ def _single_threaded_blas() -> Any:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def run(writer: Any, config: AVSyncConfig = AVSyncConfig()) -> dict[str, Any]:
-    """Fit, store the projections, write ``av_similarity``; returns a summary for the history."""
+def run(writer: Any, config: AVSyncConfig = AVSyncConfig(),
+        reference: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Fit, store the projections, write ``av_similarity``; returns a summary for the history.
+
+    ``reference``: a finalized store whose fitted model scores this store instead of a new fit
+    (e.g. new videos extracted for inference are scored with the training store's projections).
+    """
     with _single_threaded_blas():
-        return _run(writer, config)
+        if reference is not None:
+            model = load_model(reference)
+            if model is None:
+                raise ValueError(f"{reference} has no fitted AV synchrony model (finalize it first)")
+            if model.visual_pca.shape[0] != writer.visual_dim or model.audio_pca.shape[0] != writer.audio_dim:
+                raise ValueError(f"{reference}: its AV synchrony model has other feature dims than "
+                                 f"{writer.path}; extract with the same encoders")
+            return _run(writer, model.config, model, str(reference))
+        return _run(writer, config, fit(writer, config), None)
 
 
-def _run(writer: Any, config: AVSyncConfig) -> dict[str, Any]:
-    model = fit(writer, config)
+def _run(writer: Any, config: AVSyncConfig, model: AVSyncModel | None, reference: str | None
+         ) -> dict[str, Any]:
     settings = asdict(config)
     if model is None:
         write_scores(writer, None)
@@ -375,20 +389,23 @@ def _run(writer: Any, config: AVSyncConfig) -> dict[str, Any]:
         "pca_audio": int(model.audio_pca.shape[1]), "correlation": model.correlation.tolist(),
         "method": "per-video centring; PCA; CCA (whitening + SVD) on real train frames; "
                   "windowed correlation of canonical variates weighted by canonical correlation",
+        **({"reference_store": reference} if reference else {}),
     })
     return {"av_sync_videos_fit": model.n_videos, "av_sync_frames_fit": model.n_frames,
             "av_sync_videos_scored": scored}
 
 
-def finalize_hook(config: AVSyncConfig | Mapping[str, Any] | None = None) -> Callable[[Any], dict]:
-    """A ``StoreWriter.finalize`` hook running :func:`run` with ``config``."""
+def finalize_hook(config: AVSyncConfig | Mapping[str, Any] | None = None,
+                  reference: str | os.PathLike | None = None) -> Callable[[Any], dict]:
+    """A ``StoreWriter.finalize`` hook running :func:`run` with ``config`` (or the fitted model of
+    the ``reference`` store)."""
     if config is None:
         config = AVSyncConfig()
     elif not isinstance(config, AVSyncConfig):
         config = AVSyncConfig(**dict(config))
 
     def _hook(writer: Any) -> dict[str, Any]:
-        return run(writer, config)
+        return run(writer, config, reference)
 
     _hook.__name__ = "av_sync"
     return _hook

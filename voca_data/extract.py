@@ -89,6 +89,9 @@ class ExtractConfig:
         Videos decoded and cropped ahead of the encoders inside a block task.
     av_pca, av_components, av_window, av_centre_window:
         AV synchrony fit at finalize (see :class:`voca_data.avsync.AVSyncConfig`).
+    av_reference:
+        A finalized store whose fitted AV synchrony model scores this store instead of a fit on
+        its own real train videos (``voca infer`` on new videos: the training store).
     """
 
     visual_arch: str = "ViT-B-32"
@@ -108,6 +111,7 @@ class ExtractConfig:
     av_components: int = 1
     av_window: int = 9
     av_centre_window: bool = False
+    av_reference: str | None = None
 
     # settings that change the content of features (must match when resuming a store)
     _CONTENT = ("visual_arch", "visual_weights", "audio_encoder", "audio_weights", "detector",
@@ -623,7 +627,7 @@ def finalize_store(store: str | os.PathLike, config: ExtractConfig | None = None
             config = ExtractConfig.from_store(writer.attrs)
         except ValueError:
             config = ExtractConfig()
-    return writer.finalize(hooks=[finalize_hook(config.av_config())])
+    return writer.finalize(hooks=[finalize_hook(config.av_config(), reference=config.av_reference)])
 
 
 def extract(

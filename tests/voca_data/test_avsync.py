@@ -177,3 +177,25 @@ def test_av_similarity_ranks_async_fakes_below_real_frames_on_synthetic_media(tm
     real, fake = np.concatenate(real), np.concatenate(fake)
     assert len(fake) > 100 and np.isfinite(real).all() and np.isfinite(fake).all()
     assert _auc(real, fake) >= 0.9
+
+
+def test_reference_store_model_scores_another_store(tmp_path):
+    wa, _ = _sync_store(tmp_path / "a.zarr", seed=0)
+    wa.finalize(hooks=[avsync.finalize_hook(avsync.AVSyncConfig(pca=8))])
+    wb, _ = _sync_store(tmp_path / "b.zarr", seed=5)
+    wb.finalize(hooks=[avsync.finalize_hook(reference=tmp_path / "a.zarr")])
+    wb = StoreWriter(tmp_path / "b.zarr")
+    assert wb.attrs["av_sync"]["reference_store"] == str(tmp_path / "a.zarr")
+    model_a = avsync.load_model(tmp_path / "a.zarr")
+    np.testing.assert_array_equal(avsync.load_model(tmp_path / "b.zarr").cca_visual, model_a.cca_visual)
+    for k in (0, 7):
+        expected = avsync.score_video(model_a, wb.array("visual")[k, :60], wb.array("audio")[k, :60])
+        np.testing.assert_allclose(wb.array("av_similarity")[k, :60], expected, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="no fitted AV synchrony model"):
+        avsync.run(wb, reference=_unfitted(tmp_path))
+
+
+def _unfitted(tmp_path):
+    recs = [VideoRecord(f"test/{i}", f"test/{i}.mp4", "test", label=0) for i in range(2)]
+    init(tmp_path / "u.zarr", recs, visual_dim=24, audio_dim=12, max_frames=10, block_size=2)
+    return tmp_path / "u.zarr"
