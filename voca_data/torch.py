@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -467,14 +468,19 @@ class VideoDataset(Dataset):
         valid = np.zeros(size, dtype=bool)
         valid[:length] = True
         for name in self.features:
-            x = np.asarray(data[name], dtype=np.float32).reshape(length, -1)
-            finite = np.isfinite(x)
-            valid[:length] &= finite.all(axis=1)
+            out = np.empty((size, self.feature_dims[name]), dtype=np.float32)
+            out[length:] = 0
+            head = out[:length]
+            head[...] = np.asarray(data[name]).reshape(length, -1)  # fp16 -> float32, one pass
             if name in self._norm:
                 mean, inv_std = self._norm[name]
-                x = (x - mean) * inv_std
-            out = np.zeros((size, x.shape[1]), dtype=np.float32)
-            out[:length] = np.where(finite, x, 0.0)
+                head -= mean
+                head *= inv_std
+            bad = ~np.isfinite(head.sum(axis=1))  # a row with any NaN/inf sums to NaN/inf
+            if bad.any():
+                rows = head[bad]
+                head[bad] = np.where(np.isfinite(rows), rows, 0.0)
+                valid[:length] &= ~bad
             item[name] = torch.from_numpy(out)
         labels = np.full(size, -1, dtype=np.int64)
         labels[:length] = data["frame_label"]
@@ -497,6 +503,18 @@ class VideoDataset(Dataset):
 
 
 # --------------------------------------------------------------------------------------- batching
+def _empty(shape: tuple[int, ...], like: torch.Tensor, shared: bool) -> torch.Tensor:
+    """An uninitialised tensor; in a DataLoader worker directly in shared memory, as torch's own
+    ``default_collate`` does, so that sending the batch to the main process copies nothing."""
+    if shared:
+        try:
+            storage = like._typed_storage()._new_shared(math.prod(shape), device=like.device)
+            return like.new(storage).resize_(shape)
+        except (AttributeError, RuntimeError):  # private torch API: fall back to a plain tensor
+            pass
+    return torch.empty(shape, dtype=like.dtype)
+
+
 def collate(batch: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Stack items into a batch; per-frame tensors of different lengths (``window=None``) are
     padded to the longest (0, ``frame_label`` -1, ``mask``/``valid`` false).
@@ -508,15 +526,19 @@ def collate(batch: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tens
     if not batch:
         raise ValueError("collate: empty batch")
     out: dict[str, torch.Tensor] = {}
+    in_worker = torch.utils.data.get_worker_info() is not None
     for key in batch[0]:
         values = [item[key] for item in batch]
         if key in PER_VIDEO_KEYS or values[0].dim() == 0:
             out[key] = torch.stack(values)
             continue
         longest = max(v.shape[0] for v in values)
-        padded = values[0].new_full((len(values), longest, *values[0].shape[1:]), _PAD.get(key, 0))
+        shape = (len(values), longest, *values[0].shape[1:])
+        padded = _empty(shape, values[0], shared=in_worker)
         for k, v in enumerate(values):
             padded[k, : v.shape[0]] = v
+            if v.shape[0] < longest:
+                padded[k, v.shape[0]:] = _PAD.get(key, 0)
         out[key] = padded
     return out
 
