@@ -99,6 +99,19 @@ def extract_config_for(meta: Mapping[str, Any], device: str = "cpu") -> Any:
         "yourself with the same encoders (voca extract) and run voca infer on that store")
 
 
+def _av_reference(meta: Mapping[str, Any]) -> str | None:
+    """The training store, whose fitted AV synchrony model scores the new videos (they have no
+    real train videos to fit one); ``None`` (``av_similarity`` left NaN) when it is gone."""
+    path = (meta.get("store") or {}).get("path")
+    if path and is_store(path):
+        return str(path)
+    features = meta.get("features") or []
+    log.warning("the checkpoint's training store %s is not on disk: av_similarity of the new videos "
+                "stays NaN%s", path, " (the model uses it: predictions will suffer)"
+                if "av_similarity" in features else "")
+    return None
+
+
 def _check_dims(meta: Mapping[str, Any], store: Path) -> None:
     from .data import StoreInfo
 
@@ -164,6 +177,8 @@ def infer(
 
             root, records = video_records(source)
             config = extract_config_for(meta, device=device)
+            if hasattr(config, "av_reference") and not getattr(config, "av_reference", None):
+                config.av_reference = _av_reference(meta)
             for k, v in dict(extract_options or {}).items():
                 setattr(config, k, v)
             config.block_size = min(config.block_size, max(1, len(records)))

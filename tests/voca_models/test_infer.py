@@ -117,6 +117,11 @@ def test_infer_on_raw_video_file_and_directory(raw_setup, tmp_path):
     assert rows[0]["num_frames"] == n
     np.testing.assert_allclose(np.asarray(ds.visual.isel(video=0)[:n], np.float32),
                                np.asarray(ref.visual[:n], np.float32), atol=1e-2)
+    # AV synchrony of the new video is scored with the training store's fitted model
+    sim_new = np.asarray(ds.av_similarity.isel(video=0)[:n], np.float64)
+    sim_ref = np.asarray(ref.av_similarity[:n], np.float64)
+    assert np.isfinite(sim_new).all() == np.isfinite(sim_ref).all()
+    np.testing.assert_allclose(sim_new, sim_ref, atol=0.05)
     assert (tmp_path / "plots" / f"{one.stem}.png").stat().st_size > 5_000
     # the same video through the store gives the same prediction
     via_store = {r["video_id"]: r for r in infer(run, store, split="test")}
