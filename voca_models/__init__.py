@@ -14,4 +14,12 @@ from .models import build, list_models
 from .predict import predict
 from .train import TrainConfig, train  # binds the function over the submodule attribute
 
-__all__ = ["build", "list_models", "load_checkpoint", "predict", "train", "TrainConfig", "CheckpointError"]
+__all__ = [
+    "build",
+    "list_models",
+    "load_checkpoint",
+    "predict",
+    "train",
+    "TrainConfig",
+    "CheckpointError",
+]

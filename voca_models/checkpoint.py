@@ -36,12 +36,25 @@ from .models import VideoModel, build, model_class
 
 log = logging.getLogger(__name__)
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_meta", "load_training_state", "resolve_checkpoint_dir",
-           "CheckpointError", "FORMAT", "FORMAT_VERSION"]
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "read_meta",
+    "load_training_state",
+    "resolve_checkpoint_dir",
+    "CheckpointError",
+    "FORMAT",
+    "FORMAT_VERSION",
+]
 
 FORMAT = "voca-checkpoint"
 FORMAT_VERSION = 1
-MODEL_FILE, META_FILE, STATE_FILE, STATE_META_FILE = "model.safetensors", "meta.json", "state.safetensors", "state.json"
+MODEL_FILE, META_FILE, STATE_FILE, STATE_META_FILE = (
+    "model.safetensors",
+    "meta.json",
+    "state.safetensors",
+    "state.json",
+)
 
 
 class CheckpointError(ValueError):
@@ -83,19 +96,26 @@ def _flatten_optimizer(state: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor
     return tensors, {"state": plain, "param_groups": state["param_groups"]}
 
 
-def _unflatten_optimizer(tensors: Mapping[str, torch.Tensor], data: Mapping[str, Any]) -> dict[str, Any]:
+def _unflatten_optimizer(
+    tensors: Mapping[str, torch.Tensor], data: Mapping[str, Any]
+) -> dict[str, Any]:
     state: dict[int, dict[str, Any]] = {}
     for idx, entry in data["state"].items():
         state[int(idx)] = {
-            key: tensors[value["tensor"]] if isinstance(value, dict) and "tensor" in value else value
+            key: tensors[value["tensor"]]
+            if isinstance(value, dict) and "tensor" in value
+            else value
             for key, value in entry.items()
         }
     return {"state": state, "param_groups": data["param_groups"]}
 
 
 def save_checkpoint(
-    directory: str | Path, model: VideoModel, meta: Mapping[str, Any],
-    optimizer: torch.optim.Optimizer | None = None, training_state: Mapping[str, Any] | None = None,
+    directory: str | Path,
+    model: VideoModel,
+    meta: Mapping[str, Any],
+    optimizer: torch.optim.Optimizer | None = None,
+    training_state: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint directory atomically (a crash leaves the previous one intact).
 
@@ -110,13 +130,22 @@ def save_checkpoint(
     try:
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(weights, str(tmp / MODEL_FILE), metadata={"format": FORMAT, "model": model.name})
-        full = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.name,
-                "model_config": model.config.to_dict(), **dict(meta)}
+        full = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model": model.name,
+            "model_config": model.config.to_dict(),
+            **dict(meta),
+        }
         _write_json(tmp / META_FILE, full)
         if optimizer is not None or training_state is not None:
-            tensors, opt_meta = _flatten_optimizer(optimizer.state_dict()) if optimizer is not None else ({}, None)
+            tensors, opt_meta = (
+                _flatten_optimizer(optimizer.state_dict()) if optimizer is not None else ({}, None)
+            )
             save_file(tensors, str(tmp / STATE_FILE), metadata={"format": FORMAT})
-            _write_json(tmp / STATE_META_FILE, {"optimizer": opt_meta, **dict(training_state or {})})
+            _write_json(
+                tmp / STATE_META_FILE, {"optimizer": opt_meta, **dict(training_state or {})}
+            )
         old = None
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
@@ -142,13 +171,16 @@ def resolve_checkpoint_dir(path: str | Path) -> Path:
             return path.parent
         raise CheckpointError(
             f"{path} is a file, not a voca checkpoint directory (model.safetensors + meta.json). Pickled "
-            "checkpoints (.pth/.pt/.ckpt) are never loaded: they can run arbitrary code")
+            "checkpoints (.pth/.pt/.ckpt) are never loaded: they can run arbitrary code"
+        )
     if (path / META_FILE).exists():
         return path
     for sub in ("best", "last"):
         if (path / sub / META_FILE).exists():
             return path / sub
-    raise CheckpointError(f"{path} holds no voca checkpoint (no meta.json in it, nor in best/ or last/)")
+    raise CheckpointError(
+        f"{path} holds no voca checkpoint (no meta.json in it, nor in best/ or last/)"
+    )
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
@@ -158,12 +190,16 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     try:
         meta = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{file} is corrupt (not valid JSON: {exc}); use another checkpoint") from exc
+        raise CheckpointError(
+            f"{file} is corrupt (not valid JSON: {exc}); use another checkpoint"
+        ) from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{file} is not a voca checkpoint description (format != {FORMAT!r})")
     if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise CheckpointError(f"{file}: checkpoint format {meta['format_version']} is newer than this "
-                              f"voca reads ({FORMAT_VERSION}); upgrade voca")
+        raise CheckpointError(
+            f"{file}: checkpoint format {meta['format_version']} is newer than this "
+            f"voca reads ({FORMAT_VERSION}); upgrade voca"
+        )
     model_class(str(meta.get("model")))  # unknown model -> ValueError naming the choices
     meta["checkpoint_dir"] = str(directory)
     return meta
@@ -175,11 +211,15 @@ def _load_tensors(file: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(file), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{file} is corrupt or not a safetensors file ({exc}); it was not loaded") from exc
+        raise CheckpointError(
+            f"{file} is corrupt or not a safetensors file ({exc}); it was not loaded"
+        ) from exc
 
 
 def load_checkpoint(
-    path: str | Path, map_location: str | torch.device = "cpu", model_name: str | None = None,
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    model_name: str | None = None,
     feature_dims: Mapping[str, int] | None = None,
 ) -> tuple[VideoModel, dict[str, Any]]:
     """Load a model (in eval mode) and its ``meta`` dict from a checkpoint or run directory.
@@ -200,23 +240,31 @@ def load_checkpoint(
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"{directory / MODEL_FILE} does not fit the {meta['model']!r} model described "
-                              f"in meta.json: {str(exc).splitlines()[0]}") from exc
+        raise CheckpointError(
+            f"{directory / MODEL_FILE} does not fit the {meta['model']!r} model described "
+            f"in meta.json: {str(exc).splitlines()[0]}"
+        ) from exc
     model.to(map_location)
     model.eval()
     return model, meta
 
 
-def check_feature_dims(meta: Mapping[str, Any], feature_dims: Mapping[str, int], where: str) -> None:
+def check_feature_dims(
+    meta: Mapping[str, Any], feature_dims: Mapping[str, int], where: str
+) -> None:
     """Refuse a store whose feature dimensions differ from those the model was trained on."""
     for name in meta.get("features", []):
         want = int(meta["feature_dims"][name])
         have = feature_dims.get(name)
         if have is None:
-            raise CheckpointError(f"the store has no feature {name!r}, which the model from {where} needs")
+            raise CheckpointError(
+                f"the store has no feature {name!r}, which the model from {where} needs"
+            )
         if int(have) != want:
-            raise CheckpointError(f"feature {name!r} has {have} dims in the store but the model from {where} "
-                                  f"was trained on {want}: use a store extracted with the same encoders")
+            raise CheckpointError(
+                f"feature {name!r} has {have} dims in the store but the model from {where} "
+                f"was trained on {want}: use a store extracted with the same encoders"
+            )
 
 
 def load_training_state(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -224,7 +272,9 @@ def load_training_state(path: str | Path) -> tuple[dict[str, Any], dict[str, Any
     directory = resolve_checkpoint_dir(path)
     file = directory / STATE_META_FILE
     if not file.exists():
-        raise CheckpointError(f"{directory} has no training state ({STATE_META_FILE}): it cannot be resumed")
+        raise CheckpointError(
+            f"{directory} has no training state ({STATE_META_FILE}): it cannot be resumed"
+        )
     try:
         data = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

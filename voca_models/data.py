@@ -34,9 +34,18 @@ SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 #: store attributes copied into a checkpoint (where the features came from)
-PROVENANCE_KEYS = ("visual_encoder", "audio_encoder", "face_detector", "extraction", "av_sync", "dataset", "fps",
-                   "audio_rate", "voca_schema",
-                   "voca_version")
+PROVENANCE_KEYS = (
+    "visual_encoder",
+    "audio_encoder",
+    "face_detector",
+    "extraction",
+    "av_sync",
+    "dataset",
+    "fps",
+    "audio_rate",
+    "voca_schema",
+    "voca_version",
+)
 
 OK = 1
 
@@ -64,7 +73,10 @@ class StoreInfo:
             warnings.simplefilter("ignore", voca_data.IncompleteStoreWarning)
             ds = voca_data.open(path)
         frame_vars = tuple(n for n, v in ds.data_vars.items() if v.dims[:2] == ("video", "frame"))
-        dims = {"visual": int(ds.sizes.get("visual_dim", 0)), "audio": int(ds.sizes.get("audio_dim", 0))}
+        dims = {
+            "visual": int(ds.sizes.get("visual_dim", 0)),
+            "audio": int(ds.sizes.get("audio_dim", 0)),
+        }
         for n in frame_vars:
             if n not in dims and ds[n].ndim == 2:
                 dims[n] = 1
@@ -98,8 +110,10 @@ class StoreInfo:
         first alias present in the store (``train``/``trainset``, ``dev``/``val``/``valset``, ...)."""
         if name:
             if name not in self.split_names:
-                raise ValueError(f"{self.path}: no split {name!r} for {role}; the store's splits are "
-                                 f"{self.split_names}")
+                raise ValueError(
+                    f"{self.path}: no split {name!r} for {role}; the store's splits are "
+                    f"{self.split_names}"
+                )
             return name
         for alias in SPLIT_ALIASES.get(role, (role,)):
             if alias in self.split_names:
@@ -115,8 +129,10 @@ class StoreInfo:
         idx = self.usable(split)
         if idx.size == 0:
             total = int((self.splits == split).sum())
-            raise ValueError(f"{self.path}: split {split!r} ({role}) has no usable videos "
-                             f"({total} listed, none with status ok and frames); extract it first")
+            raise ValueError(
+                f"{self.path}: split {split!r} ({role}) has no usable videos "
+                f"({total} listed, none with status ok and frames); extract it first"
+            )
         if both_classes:
             labels = self.labels[idx]
             known = labels[labels >= 0]
@@ -125,14 +141,17 @@ class StoreInfo:
                 raise ValueError(
                     f"{self.path}: split {split!r} ({role}) has videos of one class only "
                     f"({', '.join(f'{c}: {int((known == c).sum())}' for c in classes) or 'no labels'};"
-                    " labels 0 real / 1 fake): AUC and training need real and fake videos")
+                    " labels 0 real / 1 fake): AUC and training need real and fake videos"
+                )
 
     def check_features(self, features: Sequence[str], split: str) -> None:
         """Refuse a store that lacks (or never filled) a feature the model needs."""
         for name in features:
             if name not in self.frame_variables:
-                raise ValueError(f"{self.path}: the model needs per-frame feature {name!r}, which the "
-                                 f"store does not have (per-frame variables: {list(self.frame_variables)})")
+                raise ValueError(
+                    f"{self.path}: the model needs per-frame feature {name!r}, which the "
+                    f"store does not have (per-frame variables: {list(self.frame_variables)})"
+                )
             if self.feature_dims.get(name, 0) <= 0:
                 raise ValueError(f"{self.path}: feature {name!r} has dimension 0")
         # one sample video: the feature must have finite values somewhere
@@ -142,15 +161,22 @@ class StoreInfo:
             ok = False
             for i in idx[:3]:
                 n = int(self.n_frames[i])
-                values = np.asarray(ds[name].isel(video=int(i), frame=slice(0, n)).values, dtype=np.float32)
+                values = np.asarray(
+                    ds[name].isel(video=int(i), frame=slice(0, n)).values, dtype=np.float32
+                )
                 if np.isfinite(values).any():
                     ok = True
                     break
             if not ok:
-                hint = (" (run `voca finalize` with the AV-sync fit to compute it)"
-                        if name == "av_similarity" else "")
-                raise ValueError(f"{self.path}: feature {name!r} holds no values (all NaN) in split "
-                                 f"{split!r}{hint}")
+                hint = (
+                    " (run `voca finalize` with the AV-sync fit to compute it)"
+                    if name == "av_similarity"
+                    else ""
+                )
+                raise ValueError(
+                    f"{self.path}: feature {name!r} holds no values (all NaN) in split "
+                    f"{split!r}{hint}"
+                )
 
     def check_stats(self, features: Sequence[str]) -> dict[str, np.ndarray]:
         """The train statistics the model will be normalised with (finalized stores have them)."""
@@ -161,8 +187,10 @@ class StoreInfo:
             for s in ("mean", "std"):
                 v = self.stats.get(f"{f}_{s}")
                 if v is None or not np.isfinite(v).all():
-                    raise ValueError(f"{self.path} has no finite {f}_{s} statistics: the store is not "
-                                     f"finalized; run `voca finalize {self.path}`")
+                    raise ValueError(
+                        f"{self.path} has no finite {f}_{s} statistics: the store is not "
+                        f"finalized; run `voca finalize {self.path}`"
+                    )
                 out[f"{f}_{s}"] = v
         return out
 
@@ -178,32 +206,54 @@ class StoreInfo:
         for i in known:
             n = int(self.n_frames[i])
             periods = self.fake_periods[i]
-            periods = periods[np.isfinite(periods).all(axis=1)] if periods.ndim == 2 else np.zeros((0, 2))
+            periods = (
+                periods[np.isfinite(periods).all(axis=1)] if periods.ndim == 2 else np.zeros((0, 2))
+            )
             if self.labels[i] == 1 and len(periods) == 0:
                 continue  # a fake without known periods: its frames are unlabelled
-            fake_frames += int(voca_data.frame_labels([tuple(p) for p in periods], n, self.fps).sum())
+            fake_frames += int(
+                voca_data.frame_labels([tuple(p) for p in periods], n, self.fps).sum()
+            )
             total += n
         n_known = max(int(known.size), 1)
-        return {"frame": fake_frames / max(total, 1), "video": float((self.labels[known] == 1).sum()) / n_known}
+        return {
+            "frame": fake_frames / max(total, 1),
+            "video": float((self.labels[known] == 1).sum()) / n_known,
+        }
 
     def provenance(self) -> dict[str, Any]:
         return {k: self.attrs[k] for k in PROVENANCE_KEYS if k in self.attrs}
 
 
 def make_dataset(
-    store: str | Path, split: str, features: Sequence[str], window: int | None,
-    stats: Mapping[str, Any] | None, random_crop: bool = False, stride: int | None = None,
+    store: str | Path,
+    split: str,
+    features: Sequence[str],
+    window: int | None,
+    stats: Mapping[str, Any] | None,
+    random_crop: bool = False,
+    stride: int | None = None,
     max_videos: int | None = None,
 ) -> Any:
     """A :class:`voca_data.torch.VideoDataset` normalised with ``stats`` (the training store's)."""
     from voca_data.torch import VideoDataset
 
     normalize: bool | Mapping[str, Any] = dict(stats) if stats else False
-    return VideoDataset(store, split=split, window=window, stride=stride, features=tuple(features),
-                        normalize=normalize, random_crop=random_crop, max_videos=max_videos)
+    return VideoDataset(
+        store,
+        split=split,
+        window=window,
+        stride=stride,
+        features=tuple(features),
+        normalize=normalize,
+        random_crop=random_crop,
+        max_videos=max_videos,
+    )
 
 
-def to_device(batch: Mapping[str, torch.Tensor], device: torch.device | str) -> dict[str, torch.Tensor]:
+def to_device(
+    batch: Mapping[str, torch.Tensor], device: torch.device | str
+) -> dict[str, torch.Tensor]:
     """Move a collated batch to ``device``; scalar features become (B, T)."""
     out = {}
     for k, v in batch.items():

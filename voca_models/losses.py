@@ -22,8 +22,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Term", "reduce_terms", "bce_sum", "focal_sum", "smoothness_sum", "mse_sum",
-           "masked_mean", "masked_max"]
+__all__ = [
+    "Term",
+    "reduce_terms",
+    "bce_sum",
+    "focal_sum",
+    "smoothness_sum",
+    "mse_sum",
+    "masked_mean",
+    "masked_max",
+]
 
 
 @dataclass
@@ -65,8 +73,9 @@ def reduce_terms(terms: dict[str, Term], world_size: int = 1) -> tuple[Tensor, d
     return loss, logs
 
 
-def bce_sum(logits: Tensor, target: Tensor, valid: Tensor, pos_weight: float = 1.0
-            ) -> tuple[Tensor, Tensor]:
+def bce_sum(
+    logits: Tensor, target: Tensor, valid: Tensor, pos_weight: float = 1.0
+) -> tuple[Tensor, Tensor]:
     """Binary cross-entropy (with logits) summed over ``valid`` entries, and their count."""
     logits = logits.float()
     target = target.float().clamp(0, 1)
@@ -76,8 +85,9 @@ def bce_sum(logits: Tensor, target: Tensor, valid: Tensor, pos_weight: float = 1
     return per.sum(), valid.sum()
 
 
-def focal_sum(logits: Tensor, target: Tensor, valid: Tensor, alpha: float = 0.25,
-              gamma: float = 2.0) -> tuple[Tensor, Tensor]:
+def focal_sum(
+    logits: Tensor, target: Tensor, valid: Tensor, alpha: float = 0.25, gamma: float = 2.0
+) -> tuple[Tensor, Tensor]:
     """Focal loss (Lin et al. 2017) summed over ``valid`` entries; ``alpha`` weighs positives."""
     logits = logits.float()
     target = target.float().clamp(0, 1)

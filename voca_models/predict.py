@@ -78,25 +78,38 @@ def predict(
     info = StoreInfo.load(store)
     features = tuple(model.config.features)
     if meta is not None:
-        check_feature_dims(meta, info.feature_dims, str(meta.get("checkpoint_dir", "the checkpoint")))
+        check_feature_dims(
+            meta, info.feature_dims, str(meta.get("checkpoint_dir", "the checkpoint"))
+        )
         stats = {k: np.asarray(v, dtype=np.float32) for k, v in (meta.get("stats") or {}).items()}
         window = window or int((meta.get("train_config") or {}).get("window") or DEFAULT_WINDOW)
     else:
         for name in features:
             want = model.config.feature_dim(name)
             if info.feature_dims.get(name) != want:
-                raise ValueError(f"{store}: feature {name!r} has {info.feature_dims.get(name)} dims, the model "
-                                 f"expects {want}")
+                raise ValueError(
+                    f"{store}: feature {name!r} has {info.feature_dims.get(name)} dims, the model "
+                    f"expects {want}"
+                )
         stats = info.check_stats(features)
         window = window or DEFAULT_WINDOW
     if isinstance(split, str):
         info.resolve_split("predict", split)
-    dataset = make_dataset(store, split, features, window=window, stats=stats, random_crop=False,
-                           stride=stride, max_videos=max_videos)
+    dataset = make_dataset(
+        store,
+        split,
+        features,
+        window=window,
+        stats=stats,
+        random_crop=False,
+        stride=stride,
+        max_videos=max_videos,
+    )
     from voca_data.torch import collate
 
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate,
-                        num_workers=num_workers)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=num_workers
+    )
     was_training = model.training
     model.eval()
     device = torch.device(device)
@@ -111,19 +124,23 @@ def predict(
             out = model(batch)
             vl = out["video_logit"].float().cpu().numpy()
             fls = batch["frame_label"].cpu().numpy()
-            fl = None if out.get("frame_logits") is None else out["frame_logits"].float().cpu().numpy()
+            fl = (
+                None
+                if out.get("frame_logits") is None
+                else out["frame_logits"].float().cpu().numpy()
+            )
             for k in range(vl.shape[0]):
                 v = int(batch["video"][k])
                 start = int(batch["start"][k])
                 length = int(batch["mask"][k].sum())
                 video_logit[v] = max(video_logit.get(v, -np.inf), float(vl[k]))
-                frame_labels[v][start:start + length] = fls[k, :length]
+                frame_labels[v][start : start + length] = fls[k, :length]
                 if fl is not None:
                     if v not in frame_sum:
                         frame_sum[v] = np.zeros(n_frames[v], np.float64)
                         frame_count[v] = np.zeros(n_frames[v], np.int64)
-                    frame_sum[v][start:start + length] += fl[k, :length]
-                    frame_count[v][start:start + length] += 1
+                    frame_sum[v][start : start + length] += fl[k, :length]
+                    frame_count[v][start : start + length] += 1
     finally:
         model.train(was_training)
     rows = []
@@ -133,6 +150,15 @@ def predict(
             if (frame_count[v] == 0).any():  # cannot happen with stride <= window
                 raise RuntimeError(f"video {vid}: some frames were in no window")
             probs = _sigmoid(frame_sum[v] / frame_count[v]).astype(np.float32)
-        rows.append({"video": int(v), "video_id": str(vid), "n_frames": n_frames[v], "label": int(label),
-                     "frame_labels": frame_labels[v], "frame_probs": probs, "video_prob": float(_sigmoid(video_logit[v]))})
+        rows.append(
+            {
+                "video": int(v),
+                "video_id": str(vid),
+                "n_frames": n_frames[v],
+                "label": int(label),
+                "frame_labels": frame_labels[v],
+                "frame_probs": probs,
+                "video_prob": float(_sigmoid(video_logit[v])),
+            }
+        )
     return rows

@@ -33,11 +33,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .checkpoint import (CheckpointError, check_feature_dims, load_checkpoint, load_training_state,
-                         read_meta, resolve_checkpoint_dir, save_checkpoint)
+from .checkpoint import (
+    CheckpointError,
+    check_feature_dims,
+    load_checkpoint,
+    load_training_state,
+    read_meta,
+    resolve_checkpoint_dir,
+    save_checkpoint,
+)
 from .data import StoreInfo, make_dataset, to_device
 from .losses import reduce_terms
-from .models import VideoModel, build, make_config, model_class
+from .models import build, make_config, model_class
 from .predict import predict
 
 log = logging.getLogger(__name__)
@@ -45,7 +52,15 @@ log = logging.getLogger(__name__)
 __all__ = ["TrainConfig", "train", "compute_loss", "dev_metrics", "auto_pos_weight"]
 
 # options that may change between an interrupted run and its resumption without changing results
-RUNTIME_OPTIONS = ("epochs", "patience", "progress", "num_workers", "device", "stop_after", "eval_batch_size")
+RUNTIME_OPTIONS = (
+    "epochs",
+    "patience",
+    "progress",
+    "num_workers",
+    "device",
+    "stop_after",
+    "eval_batch_size",
+)
 
 
 @dataclass
@@ -88,7 +103,9 @@ class TrainConfig:
             raise ValueError(f"unknown training option(s) {unknown}; valid: {sorted(names)}")
         cfg = cls(**data)
         if cfg.scheduler not in ("cosine", "plateau", "constant"):
-            raise ValueError(f"scheduler must be cosine, plateau or constant, got {cfg.scheduler!r}")
+            raise ValueError(
+                f"scheduler must be cosine, plateau or constant, got {cfg.scheduler!r}"
+            )
         for name in ("epochs", "batch_size", "window"):
             if int(getattr(cfg, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
@@ -108,8 +125,9 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (int(seed) * 1_000_003 + int(epoch) * 7919 + 17) % (2**31)
 
 
-def compute_loss(model: torch.nn.Module, batch: Mapping[str, torch.Tensor], world_size: int = 1
-                 ) -> tuple[torch.Tensor, dict[str, float]]:
+def compute_loss(
+    model: torch.nn.Module, batch: Mapping[str, torch.Tensor], world_size: int = 1
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Forward ``batch`` through ``model`` (plain or DDP-wrapped) and reduce its loss terms so
     that DDP's gradient equals the single-process gradient on the global batch."""
     raw = model.module if hasattr(model, "module") else model
@@ -120,8 +138,10 @@ def compute_loss(model: torch.nn.Module, batch: Mapping[str, torch.Tensor], worl
 def auto_pos_weight(ratio: float, what: str, where: str) -> float:
     """``n_negative / n_positive`` from a positive ratio, clamped to [1e-3, 1e3]."""
     if ratio <= 0:
-        raise ValueError(f"{where}: no fake {what}s in the training split, so an automatic pos_weight "
-                         f"(-1) is undefined and the model cannot learn fakes; check the split or labels")
+        raise ValueError(
+            f"{where}: no fake {what}s in the training split, so an automatic pos_weight "
+            f"(-1) is undefined and the model cannot learn fakes; check the split or labels"
+        )
     return float(min(max((1.0 - ratio) / ratio, 1e-3), 1e3))
 
 
@@ -244,10 +264,15 @@ def plot_history(history: list[dict[str, Any]], file: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     for key in [k for k in history[0] if k.startswith("train_")]:
         ax1.plot(epochs, [r.get(key, np.nan) for r in history], marker=".", label=key[6:])
-    ax1.set_xlabel("epoch"); ax1.set_ylabel("training loss"); ax1.set_yscale("log"); ax1.legend(fontsize=8)
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("training loss")
+    ax1.set_yscale("log")
+    ax1.legend(fontsize=8)
     for key in [k for k in history[0] if k.startswith("dev_")]:
         ax2.plot(epochs, [r.get(key, np.nan) for r in history], marker=".", label=key[4:])
-    ax2.set_xlabel("epoch"); ax2.set_ylabel("dev metric"); ax2.legend(fontsize=8)
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("dev metric")
+    ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(file, dpi=100)
@@ -297,20 +322,30 @@ def train(
         split, a split with one class, a resume checkpoint from another model or other feature dims.
     """
     model_cls = model_class(model_name)
-    given_train = train_config.to_dict() if isinstance(train_config, TrainConfig) else dict(train_config or {})
+    given_train = (
+        train_config.to_dict()
+        if isinstance(train_config, TrainConfig)
+        else dict(train_config or {})
+    )
     state: dict[str, Any] | None = None
     optim_state: dict[str, Any] | None = None
     if resume is not None:
-        ckpt_dir = resolve_checkpoint_dir(Path(resume) / "last" if (Path(resume) / "last").exists() else resume)
+        ckpt_dir = resolve_checkpoint_dir(
+            Path(resume) / "last" if (Path(resume) / "last").exists() else resume
+        )
         meta = read_meta(ckpt_dir)
         if meta["model"] != model_name:
-            raise CheckpointError(f"cannot resume: {ckpt_dir} is a {meta['model']!r} checkpoint, not {model_name!r}")
+            raise CheckpointError(
+                f"cannot resume: {ckpt_dir} is a {meta['model']!r} checkpoint, not {model_name!r}"
+            )
         optim_state, state = load_training_state(ckpt_dir)
         saved = dict(meta["train_config"])
         for key, value in given_train.items():
             if key not in RUNTIME_OPTIONS and saved.get(key) != value:
-                raise ValueError(f"cannot resume with {key}={value!r}: the run was trained with {saved.get(key)!r} "
-                                 f"(only {', '.join(RUNTIME_OPTIONS)} may change on resume)")
+                raise ValueError(
+                    f"cannot resume with {key}={value!r}: the run was trained with {saved.get(key)!r} "
+                    f"(only {', '.join(RUNTIME_OPTIONS)} may change on resume)"
+                )
         saved["stop_after"] = None  # applies to the invocation that set it
         saved.update({k: v for k, v in given_train.items() if k in RUNTIME_OPTIONS})
         cfg = TrainConfig.from_dict(saved)
@@ -334,15 +369,27 @@ def train(
     train_split = info.resolve_split("train", cfg.train_split)
     dev_split = info.resolve_split("dev", cfg.dev_split)
     if train_split is None:
-        raise ValueError(f"{store}: no training split found (splits {info.split_names}); set train_split")
+        raise ValueError(
+            f"{store}: no training split found (splits {info.split_names}); set train_split"
+        )
     if dev_split is None:
-        raise ValueError(f"{store}: no dev/validation split found (splits {info.split_names}); set dev_split")
+        raise ValueError(
+            f"{store}: no dev/validation split found (splits {info.split_names}); set dev_split"
+        )
     if train_split == dev_split:
-        raise ValueError(f"train and dev split are both {train_split!r}: select on a held-out split")
+        raise ValueError(
+            f"train and dev split are both {train_split!r}: select on a held-out split"
+        )
     info.check_split(train_split, "train")
     info.check_split(dev_split, "dev")
-    mcfg_probe = make_config(model_name, {**mcfg_data, "visual_dim": info.feature_dims.get("visual", 0),
-                                          "audio_dim": info.feature_dims.get("audio", 0)})
+    mcfg_probe = make_config(
+        model_name,
+        {
+            **mcfg_data,
+            "visual_dim": info.feature_dims.get("visual", 0),
+            "audio_dim": info.feature_dims.get("audio", 0),
+        },
+    )
     features = tuple(mcfg_probe.features)
     info.check_features(features, train_split)
     stats = info.check_stats(features)
@@ -359,31 +406,75 @@ def train(
     if model_cls.main_metric == "frame_auc":
         dev_ratio = info.fake_ratios(dev_split)["frame"]
         if ratios["frame"] <= 0 or dev_ratio <= 0:
-            raise ValueError(f"{store}: the {model_name} model learns fake frames, but split "
-                             f"{train_split if ratios['frame'] <= 0 else dev_split!r} has no fake frames "
-                             "(no fake periods): use a video-level model (lstm, covfusion)")
+            raise ValueError(
+                f"{store}: the {model_name} model learns fake frames, but split "
+                f"{train_split if ratios['frame'] <= 0 else dev_split!r} has no fake frames "
+                "(no fake periods): use a video-level model (lstm, covfusion)"
+            )
     for field_name, level in model_cls.auto_weights.items():
-        if mcfg_data.get(field_name, getattr(mcfg_probe, field_name)) is not None and \
-                float(mcfg_data.get(field_name, getattr(mcfg_probe, field_name))) < 0:
+        if (
+            mcfg_data.get(field_name, getattr(mcfg_probe, field_name)) is not None
+            and float(mcfg_data.get(field_name, getattr(mcfg_probe, field_name))) < 0
+        ):
             mcfg_data[field_name] = auto_pos_weight(ratios[level], level, str(store))
-            log.info("%s = %.3f (automatic: fake %s ratio %.4f in %r)", field_name, mcfg_data[field_name],
-                     level, ratios[level], train_split)
+            log.info(
+                "%s = %.3f (automatic: fake %s ratio %.4f in %r)",
+                field_name,
+                mcfg_data[field_name],
+                level,
+                ratios[level],
+                train_split,
+            )
     mcfg = make_config(model_name, mcfg_data)
 
     # ---- processes, device, model
     device = _device(cfg, int(os.environ.get("LOCAL_RANK", "0")))
     dist = _Dist(device.type)
     try:
-        return _run(model_name, mcfg, cfg, info, store, out, train_split, dev_split, features, feature_dims,
-                    stats, ratios, dist, device, meta, optim_state, state)
+        return _run(
+            model_name,
+            mcfg,
+            cfg,
+            info,
+            store,
+            out,
+            train_split,
+            dev_split,
+            features,
+            feature_dims,
+            stats,
+            ratios,
+            dist,
+            device,
+            meta,
+            optim_state,
+            state,
+        )
     finally:
         dist.close()
 
 
-def _run(model_name, mcfg, cfg: TrainConfig, info: StoreInfo, store, out: Path, train_split, dev_split,
-         features, feature_dims, stats, ratios, dist: _Dist, device, resume_meta, optim_state, state
-         ) -> dict[str, Any]:
+def _run(
+    model_name,
+    mcfg,
+    cfg: TrainConfig,
+    info: StoreInfo,
+    store,
+    out: Path,
+    train_split,
+    dev_split,
+    features,
+    feature_dims,
+    stats,
+    ratios,
+    dist: _Dist,
+    device,
+    resume_meta,
+    optim_state,
+    state,
+) -> dict[str, Any]:
     from tqdm.auto import tqdm
+
     from voca_data.torch import balanced_sampler, collate
 
     seed_everything(cfg.seed)
@@ -396,17 +487,31 @@ def _run(model_name, mcfg, cfg: TrainConfig, info: StoreInfo, store, out: Path, 
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        ddp_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                            find_unused_parameters=True)
-    train_ds = make_dataset(store, train_split, features, window=cfg.window, stats=stats, random_crop=True,
-                            max_videos=cfg.max_videos)
+        ddp_model = DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True,
+        )
+    train_ds = make_dataset(
+        store,
+        train_split,
+        features,
+        window=cfg.window,
+        stats=stats,
+        random_crop=True,
+        max_videos=cfg.max_videos,
+    )
     per_rank = math.ceil(len(train_ds) / dist.world)
     steps_per_epoch = max(math.ceil(per_rank / cfg.batch_size), 1)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg, steps_per_epoch))
-    plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.plateau_factor,
-                                                          patience=cfg.plateau_patience)
-               if cfg.scheduler == "plateau" else None)
+    plateau = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=cfg.plateau_factor, patience=cfg.plateau_patience
+        )
+        if cfg.scheduler == "plateau"
+        else None
+    )
     use_amp = bool(cfg.amp and device.type == "cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
@@ -419,14 +524,28 @@ def _run(model_name, mcfg, cfg: TrainConfig, info: StoreInfo, store, out: Path, 
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         start_epoch = int(state["epoch"]) + 1
-        best, best_epoch, bad_epochs = float(state["best"]), int(state["best_epoch"]), int(state["bad_epochs"])
+        best, best_epoch, bad_epochs = (
+            float(state["best"]),
+            int(state["best_epoch"]),
+            int(state["bad_epochs"]),
+        )
         history = list(state["history"])
-        log.info("resuming %s at epoch %d (best %s %.4f at epoch %d)", out, start_epoch, main_metric, best, best_epoch)
+        log.info(
+            "resuming %s at epoch %d (best %s %.4f at epoch %d)",
+            out,
+            start_epoch,
+            main_metric,
+            best,
+            best_epoch,
+        )
 
     base_meta = {
         "train_config": cfg.to_dict(),
-        "store": {"path": str(Path(store)), "provenance": info.provenance(),
-                  "splits": {"train": train_split, "dev": dev_split}},
+        "store": {
+            "path": str(Path(store)),
+            "provenance": info.provenance(),
+            "splits": {"train": train_split, "dev": dev_split},
+        },
         "features": list(features),
         "feature_dims": feature_dims,
         "stats": {k: v.tolist() for k, v in stats.items()},
@@ -436,8 +555,10 @@ def _run(model_name, mcfg, cfg: TrainConfig, info: StoreInfo, store, out: Path, 
     }
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(
-            {"model": model_name, "model_config": mcfg.to_dict(), **base_meta}, indent=2) + "\n")
+        (out / "config.json").write_text(
+            json.dumps({"model": model_name, "model_config": mcfg.to_dict(), **base_meta}, indent=2)
+            + "\n"
+        )
     eval_meta = {**base_meta, "checkpoint_dir": str(out)}
     stopped_early = False
     epochs_this_run = 0
@@ -456,32 +577,56 @@ def _run(model_name, mcfg, cfg: TrainConfig, info: StoreInfo, store, out: Path, 
         gen = torch.Generator().manual_seed(seed)
         if dist.world > 1:
             if cfg.balanced:
-                sampler = balanced_sampler(train_ds, num_samples=per_rank,
-                                           generator=torch.Generator().manual_seed(seed + 1 + dist.rank))
+                sampler = balanced_sampler(
+                    train_ds,
+                    num_samples=per_rank,
+                    generator=torch.Generator().manual_seed(seed + 1 + dist.rank),
+                )
             else:
                 from torch.utils.data.distributed import DistributedSampler
 
-                sampler = DistributedSampler(train_ds, num_replicas=dist.world, rank=dist.rank, shuffle=True,
-                                             seed=cfg.seed)
+                sampler = DistributedSampler(
+                    train_ds, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=cfg.seed
+                )
                 sampler.set_epoch(epoch)
-            loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
-                                num_workers=cfg.num_workers, generator=gen)
+            loader = DataLoader(
+                train_ds,
+                batch_size=cfg.batch_size,
+                sampler=sampler,
+                collate_fn=collate,
+                num_workers=cfg.num_workers,
+                generator=gen,
+            )
         else:
             sampler = balanced_sampler(train_ds, generator=gen) if cfg.balanced else None
-            loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, shuffle=sampler is None,
-                                collate_fn=collate, num_workers=cfg.num_workers, generator=gen)
+            loader = DataLoader(
+                train_ds,
+                batch_size=cfg.batch_size,
+                sampler=sampler,
+                shuffle=sampler is None,
+                collate_fn=collate,
+                num_workers=cfg.num_workers,
+                generator=gen,
+            )
         ddp_model.train()
         sums: dict[str, float] = {}
         n_steps = 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
-                   disable=not (cfg.progress and dist.main))
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            unit="batch",
+            leave=False,
+            disable=not (cfg.progress and dist.main),
+        )
         for batch in bar:
             batch = to_device(batch, device)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 loss, logs = compute_loss(ddp_model, batch, dist.world)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"epoch {epoch + 1}: the loss became {float(loss)} ({logs}); "
-                                         "lower the learning rate or check the features for extreme values")
+                raise FloatingPointError(
+                    f"epoch {epoch + 1}: the loss became {float(loss)} ({logs}); "
+                    "lower the learning rate or check the features for extreme values"
+                )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.grad_clip:
@@ -502,12 +647,21 @@ def _run(model_name, mcfg, cfg: TrainConfig, info: StoreInfo, store, out: Path, 
         # ---- selection on the dev split (rank 0), decision shared with every rank
         metrics: dict[str, float] = {}
         if dist.main:
-            rows = predict(model, store, split=dev_split, meta=eval_meta, device=device,
-                           batch_size=cfg.eval_batch_size or cfg.batch_size, max_videos=cfg.max_videos)
+            rows = predict(
+                model,
+                store,
+                split=dev_split,
+                meta=eval_meta,
+                device=device,
+                batch_size=cfg.eval_batch_size or cfg.batch_size,
+                max_videos=cfg.max_videos,
+            )
             metrics = dev_metrics(rows)
             if main_metric not in metrics or not math.isfinite(metrics[main_metric]):
-                raise ValueError(f"dev split {dev_split!r}: {main_metric} is undefined ({metrics}); the split needs "
-                                 "both classes")
+                raise ValueError(
+                    f"dev split {dev_split!r}: {main_metric} is undefined ({metrics}); the split needs "
+                    "both classes"
+                )
         value = dist.broadcast([metrics.get(main_metric, 0.0)])[0]
         for k, v in metrics.items():
             row[f"dev_{k}"] = v
@@ -523,29 +677,58 @@ def _run(model_name, mcfg, cfg: TrainConfig, info: StoreInfo, store, out: Path, 
         epochs_this_run += 1
         stop = bool(cfg.patience and bad_epochs >= cfg.patience)
         if dist.main:
-            ckpt_meta = {**base_meta, "metrics": {f"dev_{k}": v for k, v in metrics.items()}, "epoch": epoch + 1,
-                         "best_metric": best, "best_epoch": best_epoch}
+            ckpt_meta = {
+                **base_meta,
+                "metrics": {f"dev_{k}": v for k, v in metrics.items()},
+                "epoch": epoch + 1,
+                "best_metric": best,
+                "best_epoch": best_epoch,
+            }
             if improved:
                 save_checkpoint(out / "best", model, ckpt_meta)
             train_state = {
-                "epoch": epoch, "best": best, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-                "scheduler": scheduler.state_dict(), "plateau": plateau.state_dict() if plateau else None,
-                "scaler": scaler.state_dict() if use_amp else None, "history": history,
+                "epoch": epoch,
+                "best": best,
+                "best_epoch": best_epoch,
+                "bad_epochs": bad_epochs,
+                "scheduler": scheduler.state_dict(),
+                "plateau": plateau.state_dict() if plateau else None,
+                "scaler": scaler.state_dict() if use_amp else None,
+                "history": history,
             }
-            save_checkpoint(out / "last", model, ckpt_meta, optimizer=optimizer, training_state=train_state)
+            save_checkpoint(
+                out / "last", model, ckpt_meta, optimizer=optimizer, training_state=train_state
+            )
             _write_history(out, history)
             try:
                 plot_history(history, out / "curves.png")
             except Exception as exc:  # a plotting problem must never stop training
                 log.warning("could not draw %s: %s", out / "curves.png", exc)
-            log.info("epoch %d/%d: loss %.4f, dev %s %.4f%s (%.1fs)", epoch + 1, cfg.epochs,
-                     row.get("train_loss", float("nan")), main_metric, value, " *" if improved else "",
-                     row["seconds"])
+            log.info(
+                "epoch %d/%d: loss %.4f, dev %s %.4f%s (%.1fs)",
+                epoch + 1,
+                cfg.epochs,
+                row.get("train_loss", float("nan")),
+                main_metric,
+                value,
+                " *" if improved else "",
+                row["seconds"],
+            )
         if stop:
             stopped_early = True
-            log.info("early stopping: no dev improvement for %d epochs (best %.4f at epoch %d)",
-                     bad_epochs, best, best_epoch)
+            log.info(
+                "early stopping: no dev improvement for %d epochs (best %.4f at epoch %d)",
+                bad_epochs,
+                best,
+                best_epoch,
+            )
             break
-    return {"out_dir": str(out), "main_metric": main_metric, "best_metric": best, "best_epoch": best_epoch,
-            "last_epoch": (history[-1]["epoch"] if history else 0), "stopped_early": stopped_early,
-            "history": history}
+    return {
+        "out_dir": str(out),
+        "main_metric": main_metric,
+        "best_metric": best,
+        "best_epoch": best_epoch,
+        "last_epoch": (history[-1]["epoch"] if history else 0),
+        "stopped_early": stopped_early,
+        "history": history,
+    }

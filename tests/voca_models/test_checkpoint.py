@@ -23,17 +23,27 @@ CONFIGS = {
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    return random_store(tmp_path_factory.mktemp("ck") / "s.zarr", n_videos=12, visual_dim=10, audio_dim=6,
-                        max_frames=80)
+    return random_store(
+        tmp_path_factory.mktemp("ck") / "s.zarr",
+        n_videos=12,
+        visual_dim=10,
+        audio_dim=6,
+        max_frames=80,
+    )
 
 
 def _meta(store, model, window=32):
     info = StoreInfo.load(store)
     feats = list(model.config.features)
-    return {"train_config": {"window": window}, "store": {"path": str(store), "provenance": info.provenance()},
-            "features": feats, "feature_dims": {f: info.feature_dims[f] for f in feats},
-            "stats": {k: v.tolist() for k, v in info.check_stats(feats).items()}, "metrics": {"dev_video_auc": 0.5},
-            "epoch": 3}
+    return {
+        "train_config": {"window": window},
+        "store": {"path": str(store), "provenance": info.provenance()},
+        "features": feats,
+        "feature_dims": {f: info.feature_dims[f] for f in feats},
+        "stats": {k: v.tolist() for k, v in info.check_stats(feats).items()},
+        "metrics": {"dev_video_auc": 0.5},
+        "epoch": 3,
+    }
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
@@ -45,7 +55,11 @@ def test_round_trip_identical_outputs(store, tmp_path, name):
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["meta.json", "model.safetensors"]
     loaded, meta2 = load_checkpoint(tmp_path / "ck")
     assert type(loaded) is type(model) and loaded.config == model.config and not loaded.training
-    assert meta2["model"] == name and meta2["epoch"] == 3 and meta2["feature_dims"] == meta["feature_dims"]
+    assert (
+        meta2["model"] == name
+        and meta2["epoch"] == 3
+        and meta2["feature_dims"] == meta["feature_dims"]
+    )
     assert meta2["store"]["provenance"]["visual_encoder"]["pretrained"] is False
     for k, v in model.state_dict().items():
         assert torch.equal(v, loaded.state_dict()[k]), k
@@ -63,7 +77,9 @@ def test_predict_stitches_windows(store, tmp_path):
     """Windows of long videos are put back on each video's timeline: every frame gets exactly one
     probability and its stored label, whatever the window and stride."""
     torch.manual_seed(0)
-    model = build("lstm", visual_dim=10, audio_dim=6, hidden=8, num_layers=1, nhead=2, frame_head=True).eval()
+    model = build(
+        "lstm", visual_dim=10, audio_dim=6, hidden=8, num_layers=1, nhead=2, frame_head=True
+    ).eval()
     meta = _meta(store, model)
     whole = predict(model, store, split="train", meta=meta, window=128)
     cut = predict(model, store, split="train", meta=meta, window=16)
@@ -104,7 +120,9 @@ def test_refuses_corrupt_and_pickled(store, tmp_path):
         load_checkpoint(evil)
     evil_dir = tmp_path / "evil"
     evil_dir.mkdir()
-    (evil_dir / "meta.json").write_text(json.dumps({**json.loads((ck2.parent / "ck" / "meta.json").read_text())}))
+    (evil_dir / "meta.json").write_text(
+        json.dumps({**json.loads((ck2.parent / "ck" / "meta.json").read_text())})
+    )
     (evil_dir / "model.safetensors").write_bytes(pickle.dumps(Evil()))
     with pytest.raises(CheckpointError, match="corrupt or not a safetensors"):
         load_checkpoint(evil_dir)
@@ -122,7 +140,9 @@ def test_refuses_other_model_and_other_dims(store, tmp_path):
         load_checkpoint(ck, model_name="lstm")
     with pytest.raises(CheckpointError, match="'visual' has 12 dims"):
         load_checkpoint(ck, feature_dims={"visual": 12, "audio": 6})
-    other = random_store(tmp_path / "other.zarr", n_videos=6, visual_dim=12, audio_dim=6, max_frames=40)
+    other = random_store(
+        tmp_path / "other.zarr", n_videos=6, visual_dim=12, audio_dim=6, max_frames=40
+    )
     loaded, meta = load_checkpoint(ck)
     with pytest.raises(CheckpointError, match="trained on 10"):
         predict(loaded, other, split="test", meta=meta)
@@ -144,13 +164,25 @@ def test_save_is_atomic_and_replaces(store, tmp_path):
     meta = _meta(store, model)
     save_checkpoint(tmp_path / "last", model, {**meta, "epoch": 1})
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    model(dict(visual=torch.randn(2, 5, 10), audio=torch.randn(2, 5, 6), mask=torch.ones(2, 5, dtype=torch.bool)))[
-        "video_logit"].sum().backward()
+    model(
+        dict(
+            visual=torch.randn(2, 5, 10),
+            audio=torch.randn(2, 5, 6),
+            mask=torch.ones(2, 5, dtype=torch.bool),
+        )
+    )["video_logit"].sum().backward()
     optimizer.step()
-    save_checkpoint(tmp_path / "last", model, {**meta, "epoch": 2}, optimizer=optimizer,
-                    training_state={"epoch": 1, "best": float("-inf")})
+    save_checkpoint(
+        tmp_path / "last",
+        model,
+        {**meta, "epoch": 2},
+        optimizer=optimizer,
+        training_state={"epoch": 1, "best": float("-inf")},
+    )
     assert read_meta(tmp_path / "last")["epoch"] == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["last"]  # no temporary or old folders left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "last"
+    ]  # no temporary or old folders left
     from voca_models.checkpoint import load_training_state
 
     opt_state, state = load_training_state(tmp_path / "last")

@@ -25,7 +25,7 @@ CONFIGS = {
     "covfusion": dict(k=8, d_model=8, hidden=8, channels=4, dropout=0.0),
 }
 
-WORKER = textwrap.dedent('''
+WORKER = textwrap.dedent("""
     import json, os, sys
     import torch
     import torch.distributed as dist
@@ -53,28 +53,50 @@ WORKER = textwrap.dedent('''
             save_file({k: p.grad.contiguous() for k, p in model.named_parameters()}, f"{out}/{name}.safetensors")
     dist.barrier()
     dist.destroy_process_group()
-''')
+""")
 
 
 def global_batch(store):
     """8 windows of the train split as one batch: the 4 longest, then the 4 shortest (so the two
     processes see different numbers of valid frames)."""
     info = StoreInfo.load(store)
-    ds = VideoDataset(store, split="train", window=40, features=("visual", "audio"),
-                      normalize=info.check_stats(("visual", "audio")))
-    items = sorted((ds[i] for i in range(len(ds))), key=lambda it: (-int(it["length"]), int(it["video"])))
+    ds = VideoDataset(
+        store,
+        split="train",
+        window=40,
+        features=("visual", "audio"),
+        normalize=info.check_stats(("visual", "audio")),
+    )
+    items = sorted(
+        (ds[i] for i in range(len(ds))), key=lambda it: (-int(it["length"]), int(it["video"]))
+    )
     return to_device(collate(items[:4] + items[-4:]), "cpu")
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    return random_store(tmp_path_factory.mktemp("ddp") / "s.zarr", n_videos=30, visual_dim=8, audio_dim=6,
-                        max_frames=70, signal=3.0, block_size=8, seed=4)
+    return random_store(
+        tmp_path_factory.mktemp("ddp") / "s.zarr",
+        n_videos=30,
+        visual_dim=8,
+        audio_dim=6,
+        max_frames=70,
+        signal=3.0,
+        block_size=8,
+        seed=4,
+    )
 
 
 def _torchrun(args, cwd, timeout=300):
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        *args,
+    ]
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
@@ -101,14 +123,38 @@ def test_gradient_matches_single_process(store, tmp_path):
         ddp_grads = load_file(str(tmp_path / f"{name}.safetensors"))
         assert set(ddp_grads) == {k for k, _ in model.named_parameters()}
         for k, p in model.named_parameters():
-            torch.testing.assert_close(ddp_grads[k], p.grad, rtol=1e-4, atol=1e-6, msg=f"{name}: {k}")
+            torch.testing.assert_close(
+                ddp_grads[k], p.grad, rtol=1e-4, atol=1e-6, msg=f"{name}: {k}"
+            )
 
 
 def test_voca_train_under_torchrun(store, tmp_path):
     out = tmp_path / "run"
-    _torchrun(["-m", "voca_data.cli", "train", "lstm", str(store), "--out", str(out), "--epochs", "2",
-               "--batch-size", "4", "--window", "48", "--hidden", "8", "--nhead", "2", "--num-layers", "1",
-               "--no-progress"], cwd=tmp_path)
+    _torchrun(
+        [
+            "-m",
+            "voca_data.cli",
+            "train",
+            "lstm",
+            str(store),
+            "--out",
+            str(out),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "4",
+            "--window",
+            "48",
+            "--hidden",
+            "8",
+            "--nhead",
+            "2",
+            "--num-layers",
+            "1",
+            "--no-progress",
+        ],
+        cwd=tmp_path,
+    )
     meta = json.loads((out / "best" / "meta.json").read_text())
     assert meta["world_size"] == 2 and meta["model"] == "lstm"
     history = json.loads((out / "last" / "state.json").read_text())["history"]

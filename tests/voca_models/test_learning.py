@@ -33,12 +33,28 @@ def lavdf_store(tmp_path_factory):
     from voca_data.synth import make_dataset
 
     base = tmp_path_factory.mktemp("learning")
-    root = make_dataset(base / "lavdf", layout="lavdf", videos=N_VIDEOS, seed=SEED, size=(96, 112),
-                        duration_range=(2.0, 3.0), workers=2)
+    root = make_dataset(
+        base / "lavdf",
+        layout="lavdf",
+        videos=N_VIDEOS,
+        seed=SEED,
+        size=(96, 112),
+        duration_range=(2.0, 3.0),
+        workers=2,
+    )
     records = load("lavdf", root)
-    config = ExtractConfig(visual_arch="voca-tiny", audio_encoder="logmel", detector="center", detect_every=5,
-                           block_size=8, batch_size=32, device="cpu")
-    return extract(records, root, base / "lavdf.zarr", config, scheduler="threads", workers=1, progress=False)
+    config = ExtractConfig(
+        visual_arch="voca-tiny",
+        audio_encoder="logmel",
+        detector="center",
+        detect_every=5,
+        block_size=8,
+        batch_size=32,
+        device="cpu",
+    )
+    return extract(
+        records, root, base / "lavdf.zarr", config, scheduler="threads", workers=1, progress=False
+    )
 
 
 def test_store_is_complete(lavdf_store):
@@ -59,11 +75,19 @@ def test_model_learns_synthetic_lavdf(lavdf_store, tmp_path, name):
     from voca_models.train import dev_metrics
 
     model_config, metric = MODELS[name]
-    summary = train(name, lavdf_store, tmp_path / name, model_config={**model_config, "features": FEATURES},
-                    train_config=TRAIN)
+    summary = train(
+        name,
+        lavdf_store,
+        tmp_path / name,
+        model_config={**model_config, "features": FEATURES},
+        train_config=TRAIN,
+    )
     model, meta = load_checkpoint(tmp_path / name)
-    assert meta["store"]["provenance"]["visual_encoder"]["name"].startswith("voca-tiny") or \
-        "voca-tiny" in str(meta["store"]["provenance"]["visual_encoder"])
+    assert meta["store"]["provenance"]["visual_encoder"]["name"].startswith(
+        "voca-tiny"
+    ) or "voca-tiny" in str(meta["store"]["provenance"]["visual_encoder"])
     test = dev_metrics(predict(model, lavdf_store, split="test", meta=meta))
-    print(f"{name}: dev {metric} {summary['best_metric']:.3f} (epoch {summary['best_epoch']}), test {test}")
+    print(
+        f"{name}: dev {metric} {summary['best_metric']:.3f} (epoch {summary['best_epoch']}), test {test}"
+    )
     assert test[metric] >= 0.9, (test, summary["history"])

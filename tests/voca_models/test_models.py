@@ -14,8 +14,15 @@ from voca_models.models.covfusion import top_energy_covariance
 DV, DA = 12, 6
 SMALL = {
     "localizer": dict(d_model=16, num_layers=2, nhead=4, dropout=0.0),
-    "localizer-ablations": dict(d_model=16, num_layers=1, nhead=2, dropout=0.0, no_cross_attn=True,
-                                no_video_head=True, no_similarity=True),
+    "localizer-ablations": dict(
+        d_model=16,
+        num_layers=1,
+        nhead=2,
+        dropout=0.0,
+        no_cross_attn=True,
+        no_video_head=True,
+        no_similarity=True,
+    ),
     "lstm": dict(hidden=8, num_layers=2, nhead=2, dropout=0.0, frame_head=True),
     "lstm-visual": dict(hidden=8, num_layers=1, nhead=2, dropout=0.0, features=("visual",)),
     "covfusion": dict(k=8, d_model=8, hidden=8, channels=4, dropout=0.0),
@@ -37,8 +44,14 @@ def _batch(lengths=(20, 13, 5), t=20, seed=0, pad_value=0.0):
     frame_label[~mask] = -1
     visual[~mask] = pad_value
     audio[~mask] = pad_value
-    return {"visual": visual, "audio": audio, "mask": mask, "frame_label": frame_label,
-            "label": torch.tensor([1, 0, 1][:b]), "av_similarity": torch.randn(b, t, generator=g)}
+    return {
+        "visual": visual,
+        "audio": audio,
+        "mask": mask,
+        "frame_label": frame_label,
+        "label": torch.tensor([1, 0, 1][:b]),
+        "av_similarity": torch.randn(b, t, generator=g),
+    }
 
 
 def _model(key: str):
@@ -59,8 +72,13 @@ def test_registry():
     with pytest.raises(ValueError, match="needs the 'audio' feature"):
         build("covfusion", visual_dim=4, audio_dim=4, features=("visual",))
     cfg = make_config("localizer", {"d_model": 64}, num_layers=2)
-    assert (cfg.d_model, cfg.num_layers, cfg.video_loss_weight, cfg.smooth_loss_weight,
-            cfg.similarity_loss_weight) == (64, 2, 0.3, 0.1, 0.2)
+    assert (
+        cfg.d_model,
+        cfg.num_layers,
+        cfg.video_loss_weight,
+        cfg.smooth_loss_weight,
+        cfg.similarity_loss_weight,
+    ) == (64, 2, 0.3, 0.1, 0.2)
     assert make_config("localizer").d_model == 512 and make_config("localizer").num_layers == 4
     assert type(cfg).from_dict(cfg.to_dict()) == cfg
 
@@ -87,7 +105,9 @@ def test_forward_shapes_and_mask(key):
     torch.testing.assert_close(out2["video_logit"], out["video_logit"], rtol=0, atol=1e-5)
     if model.frame_level:
         m = batch["mask"]
-        torch.testing.assert_close(out2["frame_logits"][m], out["frame_logits"][m], rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            out2["frame_logits"][m], out["frame_logits"][m], rtol=0, atol=1e-5
+        )
         assert torch.isfinite(out2["frame_logits"]).all()
     # and a video alone gives what it gives inside a padded batch
     single = {k: v[1:2, :13] if v.dim() > 1 else v[1:2] for k, v in batch.items()}
@@ -127,8 +147,15 @@ def test_localizer_similarity_is_cosine_of_projections():
 
 def test_extra_scalar_feature_is_used():
     torch.manual_seed(0)
-    model = build("lstm", visual_dim=DV, audio_dim=DA, hidden=8, num_layers=1, nhead=2,
-                  features=("visual", "audio", "av_similarity")).eval()
+    model = build(
+        "lstm",
+        visual_dim=DV,
+        audio_dim=DA,
+        hidden=8,
+        num_layers=1,
+        nhead=2,
+        features=("visual", "audio", "av_similarity"),
+    ).eval()
     batch = _batch()
     a = model(batch)["video_logit"]
     batch["av_similarity"] = batch["av_similarity"] + 3.0
@@ -157,11 +184,13 @@ def test_top_energy_covariance_matches_numpy():
     xv = x[0, :n].astype(np.float64)
     xc = xv - xv.mean(0)
     cov = xc @ xc.T / d
-    keep = np.sort(np.argsort(-(cov ** 2).sum(1), kind="stable")[:k])
+    keep = np.sort(np.argsort(-(cov**2).sum(1), kind="stable")[:k])
     np.testing.assert_allclose(got, cov[np.ix_(keep, keep)], rtol=1e-4, atol=1e-5)
     assert set(range(2, 5)) <= set(keep.tolist())
     # shorter than k: the valid n x n block, zero-padded
-    short = top_energy_covariance(torch.from_numpy(x[:, :3]), torch.ones(1, 3, dtype=torch.bool), 6)[0].numpy()
+    short = top_energy_covariance(
+        torch.from_numpy(x[:, :3]), torch.ones(1, 3, dtype=torch.bool), 6
+    )[0].numpy()
     assert short.shape == (6, 6)
     xs = x[0, :3].astype(np.float64) - x[0, :3].mean(0)
     np.testing.assert_allclose(short[:3, :3], xs @ xs.T / d, rtol=1e-4, atol=1e-5)
@@ -176,15 +205,24 @@ def test_losses():
     expected = -np.log(1 / (1 + np.exp(-2.0))) - np.log(1 - 1 / (1 + np.exp(1.0)))
     assert int(count) == 2 and float(total) == pytest.approx(expected, rel=1e-5)
     weighted, _ = bce_sum(logits, target, valid, pos_weight=3.0)
-    assert float(weighted) == pytest.approx(3 * -np.log(1 / (1 + np.exp(-2.0))) - np.log(1 - 1 / (1 + np.exp(1.0))),
-                                            rel=1e-5)
+    assert float(weighted) == pytest.approx(
+        3 * -np.log(1 / (1 + np.exp(-2.0))) - np.log(1 - 1 / (1 + np.exp(1.0))), rel=1e-5
+    )
     # focal with gamma 0 and alpha -1 is plain BCE; gamma > 0 down-weights easy examples
     f0, _ = focal_sum(logits, target, valid, alpha=-1, gamma=0.0)
     assert float(f0) == pytest.approx(float(total), rel=1e-5)
     f2, _ = focal_sum(logits, target, valid, alpha=-1, gamma=2.0)
     assert float(f2) < float(total)
-    s, pairs = smoothness_sum(torch.tensor([[0.0, 0.0, 10.0, 10.0]]), torch.tensor([[True, True, True, False]]))
-    assert int(pairs) == 2 and float(s) == pytest.approx((1 / (1 + np.exp(-10)) - 0.5) ** 2, rel=1e-5)
-    loss, logs = reduce_terms({"a": Term(1.0, torch.tensor(4.0), torch.tensor(2)),
-                               "b": Term(0.5, torch.tensor(3.0), torch.tensor(3))})
+    s, pairs = smoothness_sum(
+        torch.tensor([[0.0, 0.0, 10.0, 10.0]]), torch.tensor([[True, True, True, False]])
+    )
+    assert int(pairs) == 2 and float(s) == pytest.approx(
+        (1 / (1 + np.exp(-10)) - 0.5) ** 2, rel=1e-5
+    )
+    loss, logs = reduce_terms(
+        {
+            "a": Term(1.0, torch.tensor(4.0), torch.tensor(2)),
+            "b": Term(0.5, torch.tensor(3.0), torch.tensor(3)),
+        }
+    )
     assert float(loss) == pytest.approx(2.0 + 0.5) and logs["a"] == 2.0 and logs["b"] == 1.0

@@ -7,7 +7,6 @@ import csv
 import dataclasses
 import json
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -28,18 +27,34 @@ QUICK = dict(epochs=2, batch_size=4, lr=3e-3, window=48, progress=False)
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    return random_store(tmp_path_factory.mktemp("tr") / "s.zarr", n_videos=30, visual_dim=8, audio_dim=6,
-                        max_frames=90, signal=3.0, block_size=8, seed=3)
+    return random_store(
+        tmp_path_factory.mktemp("tr") / "s.zarr",
+        n_videos=30,
+        visual_dim=8,
+        audio_dim=6,
+        max_frames=90,
+        signal=3.0,
+        block_size=8,
+        seed=3,
+    )
 
 
 def _store_with(path, labels_by_split=None, splits=("train", "dev", "test"), n=18):
     """A random store whose labels can be forced per split."""
     recs = random_records(n, splits=splits, seed=5, max_frames=60)
     if labels_by_split:
-        recs = [dataclasses.replace(r, label=labels_by_split[r.split], fake_periods=r.fake_periods
-                                    if labels_by_split[r.split] == 1 and r.fake_periods else
-                                    (((0.1, 0.5),) if labels_by_split[r.split] == 1 else ()))
-                if r.split in labels_by_split else r for r in recs]
+        recs = [
+            dataclasses.replace(
+                r,
+                label=labels_by_split[r.split],
+                fake_periods=r.fake_periods
+                if labels_by_split[r.split] == 1 and r.fake_periods
+                else (((0.1, 0.5),) if labels_by_split[r.split] == 1 else ()),
+            )
+            if r.split in labels_by_split
+            else r
+            for r in recs
+        ]
     w = init(path, recs, visual_dim=8, audio_dim=6, max_frames=60, block_size=6)
     for b in range(w.n_blocks):
         w.write_block(b, fill_block_random(w, b))
@@ -52,8 +67,17 @@ def test_run_folder(store, tmp_path, name):
     out = tmp_path / "run"
     summary = train(name, store, out, model_config=SMALL[name], train_config=QUICK)
     assert summary["last_epoch"] == 2 and len(summary["history"]) == 2
-    for f in ("best/model.safetensors", "best/meta.json", "last/model.safetensors", "last/meta.json",
-              "last/state.safetensors", "last/state.json", "history.csv", "curves.png", "config.json"):
+    for f in (
+        "best/model.safetensors",
+        "best/meta.json",
+        "last/model.safetensors",
+        "last/meta.json",
+        "last/state.safetensors",
+        "last/state.json",
+        "history.csv",
+        "curves.png",
+        "config.json",
+    ):
         assert (out / f).is_file(), f
     assert not (out / "best" / "state.json").exists()
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
@@ -80,26 +104,43 @@ def test_run_folder(store, tmp_path, name):
 def test_resume_is_exact(store, tmp_path, name):
     cfg = dict(QUICK, epochs=3, num_workers=0)
     full = train(name, store, tmp_path / "full", model_config=SMALL[name], train_config=cfg)
-    part = train(name, store, tmp_path / "part", model_config=SMALL[name], train_config={**cfg, "stop_after": 1})
+    part = train(
+        name,
+        store,
+        tmp_path / "part",
+        model_config=SMALL[name],
+        train_config={**cfg, "stop_after": 1},
+    )
     assert part["last_epoch"] == 1
     resumed = train(name, store, None, train_config={"progress": False}, resume=tmp_path / "part")
     assert resumed["last_epoch"] == 3
     for a, b in zip(full["history"], resumed["history"]):
-        assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+        assert {k: v for k, v in a.items() if k != "seconds"} == {
+            k: v for k, v in b.items() if k != "seconds"
+        }
     wa = load_file(str(tmp_path / "full" / "last" / "model.safetensors"))
     wb = load_file(str(tmp_path / "part" / "last" / "model.safetensors"))
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     sa = load_file(str(tmp_path / "full" / "last" / "state.safetensors"))
     sb = load_file(str(tmp_path / "part" / "last" / "state.safetensors"))
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    assert full["best_epoch"] == resumed["best_epoch"] and full["best_metric"] == resumed["best_metric"]
+    assert (
+        full["best_epoch"] == resumed["best_epoch"]
+        and full["best_metric"] == resumed["best_metric"]
+    )
     # nothing left to do
     again = train(name, store, None, train_config={"progress": False}, resume=tmp_path / "part")
     assert again["last_epoch"] == 3
 
 
 def test_resume_refuses_changes(store, tmp_path):
-    train("lstm", store, tmp_path / "r", model_config=SMALL["lstm"], train_config={**QUICK, "epochs": 1})
+    train(
+        "lstm",
+        store,
+        tmp_path / "r",
+        model_config=SMALL["lstm"],
+        train_config={**QUICK, "epochs": 1},
+    )
     with pytest.raises(ValueError, match="another|not 'localizer'"):
         train("localizer", store, None, resume=tmp_path / "r")
     with pytest.raises(ValueError, match="cannot resume with lr"):
@@ -114,13 +155,29 @@ def test_resume_refuses_changes(store, tmp_path):
 def test_bad_input_refused_before_training(store, tmp_path):
     out = tmp_path / "never"
     with pytest.raises(ValueError, match="av_similarity.*no values"):
-        train("lstm", store, out, model_config={**SMALL["lstm"], "features": ["visual", "av_similarity"]},
-              train_config=QUICK)
+        train(
+            "lstm",
+            store,
+            out,
+            model_config={**SMALL["lstm"], "features": ["visual", "av_similarity"]},
+            train_config=QUICK,
+        )
     with pytest.raises(ValueError, match="does not have"):
-        train("lstm", store, out, model_config={**SMALL["lstm"], "features": ["visual", "lip_motion"]},
-              train_config=QUICK)
+        train(
+            "lstm",
+            store,
+            out,
+            model_config={**SMALL["lstm"], "features": ["visual", "lip_motion"]},
+            train_config=QUICK,
+        )
     with pytest.raises(ValueError, match="no split 'valid'"):
-        train("lstm", store, out, model_config=SMALL["lstm"], train_config={**QUICK, "dev_split": "valid"})
+        train(
+            "lstm",
+            store,
+            out,
+            model_config=SMALL["lstm"],
+            train_config={**QUICK, "dev_split": "valid"},
+        )
     with pytest.raises(ValueError, match="unknown training option"):
         train("lstm", store, out, train_config={"epoch": 3})
     with pytest.raises(ValueError, match="unknown option"):
@@ -139,19 +196,48 @@ def test_bad_input_refused_before_training(store, tmp_path):
 
 def test_ffdv_split_names_are_found(tmp_path):
     s = _store_with(tmp_path / "ffdv.zarr", splits=("trainset", "valset", "testset"), n=24)
-    summary = train("covfusion", s, tmp_path / "run", model_config=SMALL["covfusion"],
-                    train_config={**QUICK, "epochs": 1})
+    summary = train(
+        "covfusion",
+        s,
+        tmp_path / "run",
+        model_config=SMALL["covfusion"],
+        train_config={**QUICK, "epochs": 1},
+    )
     assert json.loads((tmp_path / "run" / "config.json").read_text())["store"]["splits"] == {
-        "train": "trainset", "dev": "valset"}
+        "train": "trainset",
+        "dev": "valset",
+    }
     assert summary["last_epoch"] == 1
 
 
 def test_cli(store, tmp_path, capsys):
     cfg = tmp_path / "c.json"
-    cfg.write_text(json.dumps({"model_config": {"d_model": 32, "nhead": 2, "num_layers": 1},
-                               "train_config": {"epochs": 1, "window": 48}}))
-    rc = voca(["train", "localizer", str(store), "--out", str(tmp_path / "run"), "--config", str(cfg),
-               "--d_model", "16", "--no-cross-attn", "--batch-size", "4", "--no-progress", "--use_focal"])
+    cfg.write_text(
+        json.dumps(
+            {
+                "model_config": {"d_model": 32, "nhead": 2, "num_layers": 1},
+                "train_config": {"epochs": 1, "window": 48},
+            }
+        )
+    )
+    rc = voca(
+        [
+            "train",
+            "localizer",
+            str(store),
+            "--out",
+            str(tmp_path / "run"),
+            "--config",
+            str(cfg),
+            "--d_model",
+            "16",
+            "--no-cross-attn",
+            "--batch-size",
+            "4",
+            "--no-progress",
+            "--use_focal",
+        ]
+    )
     assert rc == 0
     assert "best dev frame_auc" in capsys.readouterr().out
     meta = json.loads((tmp_path / "run" / "best" / "meta.json").read_text())
@@ -162,24 +248,78 @@ def test_cli(store, tmp_path, capsys):
     assert rc == 2 and "--k is not an option of the lstm model" in capsys.readouterr().err
     rc = voca(["train", "lstm", str(tmp_path / "nowhere.zarr"), "--out", str(tmp_path / "x")])
     assert rc == 2 and "no such store" in capsys.readouterr().err
-    rc = voca(["train", "localizer", str(store), "--resume", str(tmp_path / "run"), "--epochs", "2",
-               "--no-progress"])
+    rc = voca(
+        [
+            "train",
+            "localizer",
+            str(store),
+            "--resume",
+            str(tmp_path / "run"),
+            "--epochs",
+            "2",
+            "--no-progress",
+        ]
+    )
     assert rc == 0 and "epochs:     2" in capsys.readouterr().out
 
 
 @pytest.fixture(scope="module")
 def learn_store(tmp_path_factory):
-    return random_store(tmp_path_factory.mktemp("learn") / "s.zarr", n_videos=90, visual_dim=8, audio_dim=6,
-                        min_frames=30, max_frames=60, signal=3.0, block_size=16, seed=11)
+    return random_store(
+        tmp_path_factory.mktemp("learn") / "s.zarr",
+        n_videos=90,
+        visual_dim=8,
+        audio_dim=6,
+        min_frames=30,
+        max_frames=60,
+        signal=3.0,
+        block_size=16,
+        seed=11,
+    )
 
 
-@pytest.mark.parametrize("name,metric", [("localizer", "frame_auc"), ("lstm", "video_auc"),
-                                         ("covfusion", "video_auc")])
+@pytest.mark.parametrize(
+    "name,metric", [("localizer", "frame_auc"), ("lstm", "video_auc"), ("covfusion", "video_auc")]
+)
 def test_learns_random_features(learn_store, tmp_path, name, metric):
     """Fake frames of the random store are shifted: every model must learn it (test split)."""
-    summary = train(name, learn_store, tmp_path / "run", model_config=SMALL[name],
-                    train_config={**QUICK, "epochs": 8, "patience": 0, "window": 64})
+    summary = train(
+        name,
+        learn_store,
+        tmp_path / "run",
+        model_config=SMALL[name],
+        train_config={**QUICK, "epochs": 8, "patience": 0, "window": 64},
+    )
     model, meta = load_checkpoint(tmp_path / "run")
     test = dev_metrics(predict(model, learn_store, split="test", meta=meta))
     assert summary["best_metric"] >= 0.85, summary["history"]
     assert test[metric] >= 0.85, test
+
+
+def test_plateau_scheduler_and_balanced_sampling(store, tmp_path):
+    cfg = {
+        **QUICK,
+        "epochs": 3,
+        "scheduler": "plateau",
+        "plateau_patience": 0,
+        "plateau_factor": 0.5,
+        "balanced": True,
+        "grad_clip": 0.0,
+        "patience": 0,
+    }
+    summary = train("lstm", store, tmp_path / "run", model_config=SMALL["lstm"], train_config=cfg)
+    lrs = [row["lr"] for row in summary["history"]]
+    assert lrs[0] == pytest.approx(3e-3)  # no warmup with plateau
+    assert all(b <= a for a, b in zip(lrs, lrs[1:]))
+    # the LR drops exactly after the epochs whose dev metric did not improve
+    aucs = [row["dev_video_auc"] for row in summary["history"]]
+    best = -1.0
+    for i, auc in enumerate(aucs[:-1]):
+        improved = auc > best
+        best = max(best, auc)
+        assert lrs[i + 1] == pytest.approx(lrs[i] * (1.0 if improved else 0.5))
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (
+        saved["train_config"]["scheduler"] == "plateau"
+        and saved["train_config"]["balanced"] is True
+    )

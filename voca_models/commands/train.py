@@ -30,39 +30,59 @@ _SKIP = {"visual_dim", "audio_dim"}  # from the store
 
 # the flags' help; the LAV-DF scripts' spellings are accepted as aliases (ALIASES)
 HELP_TEXT = {
-    "epochs": "maximum number of epochs", "batch_size": "windows per batch (per process under DDP)",
-    "lr": "peak learning rate (AdamW)", "weight_decay": "AdamW weight decay",
+    "epochs": "maximum number of epochs",
+    "batch_size": "windows per batch (per process under DDP)",
+    "lr": "peak learning rate (AdamW)",
+    "weight_decay": "AdamW weight decay",
     "scheduler": "cosine (warmup then cosine, per step), plateau (ReduceLROnPlateau on the dev metric) or constant",
-    "warmup_epochs": "linear warmup length in epochs (cosine)", "min_lr_ratio": "cosine floor as a fraction of lr",
-    "plateau_factor": "LR factor on plateau", "plateau_patience": "epochs without improvement before LR drops",
-    "grad_clip": "max gradient norm (0: off)", "patience": "early stopping after this many epochs without "
-    "dev improvement (0: off)", "seed": "random seed", "amp": "mixed precision on CUDA",
+    "warmup_epochs": "linear warmup length in epochs (cosine)",
+    "min_lr_ratio": "cosine floor as a fraction of lr",
+    "plateau_factor": "LR factor on plateau",
+    "plateau_patience": "epochs without improvement before LR drops",
+    "grad_clip": "max gradient norm (0: off)",
+    "patience": "early stopping after this many epochs without dev improvement (0: off)",
+    "seed": "random seed",
+    "amp": "mixed precision on CUDA",
     "window": "frames per window (random crop in training; inference windows)",
     "train_split": "training split (default: train/trainset/training)",
     "dev_split": "selection split (default: dev/val/valset/validation)",
-    "balanced": "draw real and fake videos equally often", "num_workers": "DataLoader workers",
-    "max_videos": "use only the first N videos of each split (quick runs)", "device": "auto, cpu, cuda, cuda:N",
-    "eval_batch_size": "batch size on the dev split (default: batch size)", "progress": "progress bars",
+    "balanced": "draw real and fake videos equally often",
+    "num_workers": "DataLoader workers",
+    "max_videos": "use only the first N videos of each split (quick runs)",
+    "device": "auto, cpu, cuda, cuda:N",
+    "eval_batch_size": "batch size on the dev split (default: batch size)",
+    "progress": "progress bars",
     "stop_after": "stop after N epochs in this invocation (resume later with --resume)",
     "features": "per-frame store features the model reads (visual, audio, av_similarity, ...)",
-    "d_model": "hidden size", "num_layers": "Transformer / LSTM layers", "nhead": "attention heads",
-    "dim_feedforward": "Transformer feed-forward size (0: 2 x d_model)", "dropout": "dropout",
+    "d_model": "hidden size",
+    "num_layers": "Transformer / LSTM layers",
+    "nhead": "attention heads",
+    "dim_feedforward": "Transformer feed-forward size (0: 2 x d_model)",
+    "dropout": "dropout",
     "no_cross_attn": "ablation: no cross-modal attention (fuse by averaging)",
     "no_video_head": "ablation: no video head (video score = max frame logit)",
     "no_similarity": "ablation: no similarity input (and no similarity loss)",
     "pos_weight": "positive-class BCE weight (-1: automatic from the train split's fake ratio)",
-    "use_focal": "focal loss instead of BCE", "focal_alpha": "focal alpha", "focal_gamma": "focal gamma",
-    "video_loss_weight": "alpha: weight of the video loss", "smooth_loss_weight": "beta: temporal smoothness weight",
+    "use_focal": "focal loss instead of BCE",
+    "focal_alpha": "focal alpha",
+    "focal_gamma": "focal gamma",
+    "video_loss_weight": "alpha: weight of the video loss",
+    "smooth_loss_weight": "beta: temporal smoothness weight",
     "similarity_loss_weight": "gamma: weight of the similarity MSE to 1 - frame label",
-    "hidden": "hidden size (LSTM units per direction / MLP)", "frame_head": "also predict frames",
-    "frame_pos_weight": "frame BCE positive weight (-1: automatic)", "frame_loss_weight": "weight of the frame loss",
-    "k": "covariance frames kept (k x k)", "channels": "CNN channels of the covariance branch",
+    "hidden": "hidden size (LSTM units per direction / MLP)",
+    "frame_head": "also predict frames",
+    "frame_pos_weight": "frame BCE positive weight (-1: automatic)",
+    "frame_loss_weight": "weight of the frame loss",
+    "k": "covariance frames kept (k x k)",
+    "channels": "CNN channels of the covariance branch",
     "alpha": "weight of cos(visual branch, audio branch) in the score",
 }
 ALIASES = {"window": ["--max-frames", "--max_frames"]}
 
 
-def _fields() -> tuple[dict[str, dataclasses.Field], dict[str, dataclasses.Field], dict[str, list[str]]]:
+def _fields() -> tuple[
+    dict[str, dataclasses.Field], dict[str, dataclasses.Field], dict[str, list[str]]
+]:
     from voca_models.models import MODELS
     from voca_models.train import TrainConfig
 
@@ -89,21 +109,43 @@ def _kind(f: dataclasses.Field) -> str:
 def _add(group: Any, prefix: str, f: dataclasses.Field, help_text: str) -> None:
     dest = f"{prefix}{f.name}"
     help_text = HELP_TEXT.get(f.name, help_text) + (f" [{help_text}]" if prefix == "m__" else "")
-    spell = lambda n: ([f"--{n.replace('_', '-')}"] + ([f"--{n}"] if "_" in n else [])  # noqa: E731
-                       + ALIASES.get(f.name, []))
+    spell = lambda n: (
+        [f"--{n.replace('_', '-')}"]
+        + ([f"--{n}"] if "_" in n else [])  # noqa: E731
+        + ALIASES.get(f.name, [])
+    )
     kind = _kind(f)
     default = f.default if f.default is not dataclasses.MISSING else None
     if kind == "bool":
         if default is True:
-            group.add_argument(*spell(f"no_{f.name}"), dest=dest, action="store_const", const=False, default=None,
-                               help=f"{help_text} (disable; default on)")
+            group.add_argument(
+                *spell(f"no_{f.name}"),
+                dest=dest,
+                action="store_const",
+                const=False,
+                default=None,
+                help=f"{help_text} (disable; default on)",
+            )
         else:
-            group.add_argument(*spell(f.name), dest=dest, action="store_const", const=True, default=None,
-                               help=f"{help_text} (default off)")
+            group.add_argument(
+                *spell(f.name),
+                dest=dest,
+                action="store_const",
+                const=True,
+                default=None,
+                help=f"{help_text} (default off)",
+            )
         return
     conv = {"float": float, "int": int, "str": str, "tuple": str}[kind]
-    group.add_argument(*spell(f.name), dest=dest, type=conv, default=None, nargs="+" if kind == "tuple" else None,
-                       metavar=f.name.upper(), help=f"{help_text} (default {default!r})")
+    group.add_argument(
+        *spell(f.name),
+        dest=dest,
+        type=conv,
+        default=None,
+        nargs="+" if kind == "tuple" else None,
+        metavar=f.name.upper(),
+        help=f"{help_text} (default {default!r})",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,9 +153,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("model", choices=list_models(), help="model to train")
     parser.add_argument("store", type=Path, help="a finalized Zarr store")
-    parser.add_argument("--out", "--output-dir", "--output_dir", type=Path, default=None, help="run directory (default with --resume: the resumed run)")
-    parser.add_argument("--config", type=Path, default=None, help="JSON file of model_config / train_config options")
-    parser.add_argument("--resume", type=Path, default=None, help="continue a run (its last/ checkpoint)")
+    parser.add_argument(
+        "--out",
+        "--output-dir",
+        "--output_dir",
+        type=Path,
+        default=None,
+        help="run directory (default with --resume: the resumed run)",
+    )
+    parser.add_argument(
+        "--config", type=Path, default=None, help="JSON file of model_config / train_config options"
+    )
+    parser.add_argument(
+        "--resume", type=Path, default=None, help="continue a run (its last/ checkpoint)"
+    )
     model_fields, train_fields, owners = _fields()
     tg = parser.add_argument_group("training options")
     for name, f in train_fields.items():
@@ -158,16 +211,27 @@ def run(args: argparse.Namespace) -> int:
         elif key.startswith("m__"):
             name = key[3:]
             if name not in valid_model:
-                raise ValueError(f"--{name.replace('_', '-')} is not an option of the {args.model} model "
-                                 f"(its options: {', '.join(sorted(valid_model - _SKIP))})")
+                raise ValueError(
+                    f"--{name.replace('_', '-')} is not an option of the {args.model} model "
+                    f"(its options: {', '.join(sorted(valid_model - _SKIP))})"
+                )
             model_config[name] = tuple(value) if isinstance(value, list) else value
     if args.out is None and args.resume is None:
         raise ValueError("--out DIR is required (or --resume DIR)")
-    summary = train(args.model, args.store, args.out, model_config=model_config, train_config=train_config,
-                    resume=args.resume)
+    summary = train(
+        args.model,
+        args.store,
+        args.out,
+        model_config=model_config,
+        train_config=train_config,
+        resume=args.resume,
+    )
     best = summary["best_metric"]
     print(f"run:        {summary['out_dir']}")
-    print(f"epochs:     {summary['last_epoch']}" + (" (stopped early)" if summary["stopped_early"] else ""))
+    print(
+        f"epochs:     {summary['last_epoch']}"
+        + (" (stopped early)" if summary["stopped_early"] else "")
+    )
     if math.isfinite(best):
         print(f"best dev {summary['main_metric']}: {best:.4f} (epoch {summary['best_epoch']})")
         print(f"checkpoint: {Path(summary['out_dir']) / 'best'}")

@@ -23,8 +23,21 @@ MODELS: dict[str, type[VideoModel]] = {
     "covfusion": CovFusion,
 }
 
-__all__ = ["build", "list_models", "model_class", "make_config", "MODELS", "VideoModel", "ModelConfig",
-           "Localizer", "LocalizerConfig", "LSTMClassifier", "LSTMConfig", "CovFusion", "CovFusionConfig"]
+__all__ = [
+    "build",
+    "list_models",
+    "model_class",
+    "make_config",
+    "MODELS",
+    "VideoModel",
+    "ModelConfig",
+    "Localizer",
+    "LocalizerConfig",
+    "LSTMClassifier",
+    "LSTMConfig",
+    "CovFusion",
+    "CovFusionConfig",
+]
 
 
 def list_models() -> list[str]:
@@ -36,11 +49,14 @@ def model_class(name: str) -> type[VideoModel]:
     try:
         return MODELS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; available models: {', '.join(list_models())}") from None
+        raise ValueError(
+            f"unknown model {name!r}; available models: {', '.join(list_models())}"
+        ) from None
 
 
-def make_config(name: str, config: Mapping[str, Any] | ModelConfig | None = None, **overrides: Any
-                ) -> ModelConfig:
+def make_config(
+    name: str, config: Mapping[str, Any] | ModelConfig | None = None, **overrides: Any
+) -> ModelConfig:
     """The config dataclass of model ``name`` from a dict/dataclass plus keyword overrides."""
     cls = model_class(name).config_class
     if isinstance(config, ModelConfig):
@@ -51,6 +67,8 @@ def make_config(name: str, config: Mapping[str, Any] | ModelConfig | None = None
     return cls.from_dict(data)
 
 
-def build(name: str, config: Mapping[str, Any] | ModelConfig | None = None, **overrides: Any) -> VideoModel:
+def build(
+    name: str, config: Mapping[str, Any] | ModelConfig | None = None, **overrides: Any
+) -> VideoModel:
     """Build model ``name`` with its config (``visual_dim``/``audio_dim`` are required)."""
     return model_class(name)(make_config(name, config, **overrides))

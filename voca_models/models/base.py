@@ -133,7 +133,9 @@ def lengths_of(mask: Tensor) -> Tensor:
     lengths = mask.sum(1)
     expected = torch.arange(mask.shape[1], device=mask.device)[None, :] < lengths[:, None]
     if not torch.equal(expected, mask.bool()):
-        raise ValueError("mask must mark a prefix of each sequence (valid frames first, then padding)")
+        raise ValueError(
+            "mask must mark a prefix of each sequence (valid frames first, then padding)"
+        )
     return lengths
 
 

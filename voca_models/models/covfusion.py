@@ -86,17 +86,28 @@ class CovFusion(VideoModel):
             raise ValueError(f"k must be >= 2, got {config.k}")
         c, d = config.channels, config.d_model
         self.cnn = nn.Sequential(
-            nn.Conv2d(1, c, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1), nn.GELU(),
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(4 * c * 16, d),
+            nn.Conv2d(1, c, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(4 * c * 16, d),
         )
         self.audio_features = tuple(f for f in config.features if f != "visual")
-        self.audio_proj = FeatureProjection({f: config.feature_dim(f) for f in self.audio_features}, d)
+        self.audio_proj = FeatureProjection(
+            {f: config.feature_dim(f) for f in self.audio_features}, d
+        )
         self.audio_mlp = nn.Sequential(nn.GELU(), nn.Linear(d, d))
         self.audio_out = nn.Linear(2 * d, d)
-        self.head = nn.Sequential(nn.Linear(2 * d, config.hidden), nn.GELU(), nn.Dropout(config.dropout),
-                                  nn.Linear(config.hidden, 1))
+        self.head = nn.Sequential(
+            nn.Linear(2 * d, config.hidden),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden, 1),
+        )
 
     @property
     def frame_level(self) -> bool:
@@ -109,13 +120,27 @@ class CovFusion(VideoModel):
         a = self.audio_mlp(self.audio_proj(batch, mask))
         za = self.audio_out(torch.cat([masked_mean(a, mask), masked_max(a, mask)], dim=-1))
         agreement = F.cosine_similarity(zv, za, dim=-1, eps=1e-6)
-        video_logit = self.head(torch.cat([zv, za], dim=-1)).squeeze(-1) + self.config.alpha * agreement
-        return {"frame_logits": None, "video_logit": video_logit, "agreement": agreement,
-                "covariance": cov}
+        video_logit = (
+            self.head(torch.cat([zv, za], dim=-1)).squeeze(-1) + self.config.alpha * agreement
+        )
+        return {
+            "frame_logits": None,
+            "video_logit": video_logit,
+            "agreement": agreement,
+            "covariance": cov,
+        }
 
     def loss_terms(self, batch: Mapping[str, Tensor], out: Mapping[str, Tensor]) -> dict[str, Term]:
         c = self.config
         vt, vvalid = video_targets(batch)
         if c.use_focal:
-            return {"video": Term(1.0, *focal_sum(out["video_logit"], vt, vvalid, c.focal_alpha, c.focal_gamma))}
-        return {"video": Term(1.0, *bce_sum(out["video_logit"], vt, vvalid, max(c.pos_weight, 0.0) or 1.0))}
+            return {
+                "video": Term(
+                    1.0, *focal_sum(out["video_logit"], vt, vvalid, c.focal_alpha, c.focal_gamma)
+                )
+            }
+        return {
+            "video": Term(
+                1.0, *bce_sum(out["video_logit"], vt, vvalid, max(c.pos_weight, 0.0) or 1.0)
+            )
+        }

@@ -30,8 +30,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..losses import Term, bce_sum, focal_sum, masked_max, masked_mean, mse_sum, smoothness_sum
-from .base import (ModelConfig, SinusoidalPosition, VideoModel, frame_inputs, frame_targets,
-                   video_targets, zero_padding)
+from .base import (
+    ModelConfig,
+    SinusoidalPosition,
+    VideoModel,
+    frame_inputs,
+    frame_targets,
+    video_targets,
+    zero_padding,
+)
 
 
 @dataclass
@@ -46,7 +53,9 @@ class LocalizerConfig(ModelConfig):
     no_cross_attn: bool = False
     no_video_head: bool = False
     no_similarity: bool = False
-    pos_weight: float = -1.0  # frame BCE positive weight; -1: n_real/n_fake frames of the train split
+    pos_weight: float = (
+        -1.0
+    )  # frame BCE positive weight; -1: n_real/n_fake frames of the train split
     use_focal: bool = False
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
@@ -91,15 +100,28 @@ class Localizer(VideoModel):
         self.extra_proj = nn.Linear(len(self.extras), d) if self.extras else None
         self.position = SinusoidalPosition(d)
         ff = config.dim_feedforward or 2 * d
-        layer = nn.TransformerEncoderLayer(d, config.nhead, ff, config.dropout, batch_first=True,
-                                           norm_first=True, activation="gelu")
+        layer = nn.TransformerEncoderLayer(
+            d,
+            config.nhead,
+            ff,
+            config.dropout,
+            batch_first=True,
+            norm_first=True,
+            activation="gelu",
+        )
         self.encoder = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
         head_in = d + (0 if config.no_similarity else 1) + len(self.extras)
-        self.frame_head = nn.Sequential(nn.Linear(head_in, d // 2), nn.GELU(),
-                                        nn.Dropout(config.dropout), nn.Linear(d // 2, 1))
-        self.video_head = None if config.no_video_head else nn.Sequential(
-            nn.Linear(d, d // 2), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d // 2, 1))
+        self.frame_head = nn.Sequential(
+            nn.Linear(head_in, d // 2), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d // 2, 1)
+        )
+        self.video_head = (
+            None
+            if config.no_video_head
+            else nn.Sequential(
+                nn.Linear(d, d // 2), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d // 2, 1)
+            )
+        )
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         mask = batch["mask"].bool()
@@ -133,9 +155,13 @@ class Localizer(VideoModel):
         mask = batch["mask"].bool()
         target, valid = frame_targets(batch, mask)
         if c.use_focal:
-            total, count = focal_sum(out["frame_logits"], target, valid, c.focal_alpha, c.focal_gamma)
+            total, count = focal_sum(
+                out["frame_logits"], target, valid, c.focal_alpha, c.focal_gamma
+            )
         else:
-            total, count = bce_sum(out["frame_logits"], target, valid, max(c.pos_weight, 0.0) or 1.0)
+            total, count = bce_sum(
+                out["frame_logits"], target, valid, max(c.pos_weight, 0.0) or 1.0
+            )
         terms = {"frame": Term(1.0, total, count)}
         if self.video_head is not None and c.video_loss_weight:
             vt, vvalid = video_targets(batch)
@@ -143,6 +169,7 @@ class Localizer(VideoModel):
         if c.smooth_loss_weight:
             terms["smooth"] = Term(c.smooth_loss_weight, *smoothness_sum(out["frame_logits"], mask))
         if c.similarity_loss_weight and not c.no_similarity:
-            terms["similarity"] = Term(c.similarity_loss_weight,
-                                       *mse_sum(out["similarity"], 1.0 - target, valid))
+            terms["similarity"] = Term(
+                c.similarity_loss_weight, *mse_sum(out["similarity"], 1.0 - target, valid)
+            )
         return terms

@@ -31,8 +31,15 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..losses import Term, bce_sum, focal_sum
-from .base import (FeatureProjection, ModelConfig, VideoModel, frame_targets, lengths_of, video_targets,
-                   zero_padding)
+from .base import (
+    FeatureProjection,
+    ModelConfig,
+    VideoModel,
+    frame_targets,
+    lengths_of,
+    video_targets,
+    zero_padding,
+)
 
 
 @dataclass
@@ -69,13 +76,25 @@ class LSTMClassifier(VideoModel):
             raise ValueError(f"2 × hidden ({2 * h}) must be divisible by nhead ({config.nhead})")
         self.proj = FeatureProjection({f: config.feature_dim(f) for f in config.features}, h)
         self.inp = nn.Sequential(nn.LayerNorm(h), nn.GELU(), nn.Dropout(config.dropout))
-        self.lstm = nn.LSTM(h, h, num_layers=config.num_layers, batch_first=True, bidirectional=True,
-                            dropout=config.dropout if config.num_layers > 1 else 0.0)
-        self.attn = nn.MultiheadAttention(2 * h, config.nhead, dropout=config.dropout, batch_first=True)
+        self.lstm = nn.LSTM(
+            h,
+            h,
+            num_layers=config.num_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        self.attn = nn.MultiheadAttention(
+            2 * h, config.nhead, dropout=config.dropout, batch_first=True
+        )
         self.norm = nn.LayerNorm(2 * h)
         self.query = nn.Parameter(torch.randn(1, 1, 2 * h) * 0.02)
-        self.pool = nn.MultiheadAttention(2 * h, config.nhead, dropout=config.dropout, batch_first=True)
-        self.head = nn.Sequential(nn.Linear(2 * h, h), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(h, 1))
+        self.pool = nn.MultiheadAttention(
+            2 * h, config.nhead, dropout=config.dropout, batch_first=True
+        )
+        self.head = nn.Sequential(
+            nn.Linear(2 * h, h), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(h, 1)
+        )
         self.frame_out = nn.Linear(2 * h, 1) if config.frame_head else None
 
     @property
@@ -86,7 +105,9 @@ class LSTMClassifier(VideoModel):
         mask = batch["mask"].bool()
         lengths = lengths_of(mask)
         x = self.inp(self.proj(batch, mask))
-        packed = pack_padded_sequence(x, lengths.clamp_min(1).cpu(), batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(
+            x, lengths.clamp_min(1).cpu(), batch_first=True, enforce_sorted=False
+        )
         out, _ = self.lstm(packed)
         h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         pad = ~mask
@@ -105,15 +126,25 @@ class LSTMClassifier(VideoModel):
         c = self.config
         vt, vvalid = video_targets(batch)
         if c.use_focal:
-            terms = {"video": Term(1.0, *focal_sum(out["video_logit"], vt, vvalid, c.focal_alpha, c.focal_gamma))}
+            terms = {
+                "video": Term(
+                    1.0, *focal_sum(out["video_logit"], vt, vvalid, c.focal_alpha, c.focal_gamma)
+                )
+            }
         else:
-            terms = {"video": Term(1.0, *bce_sum(out["video_logit"], vt, vvalid, max(c.pos_weight, 0.0) or 1.0))}
+            terms = {
+                "video": Term(
+                    1.0, *bce_sum(out["video_logit"], vt, vvalid, max(c.pos_weight, 0.0) or 1.0)
+                )
+            }
         if self.frame_out is not None and c.frame_loss_weight:
             mask = batch["mask"].bool()
             target, valid = frame_targets(batch, mask)
             if c.use_focal:
                 part = focal_sum(out["frame_logits"], target, valid, c.focal_alpha, c.focal_gamma)
             else:
-                part = bce_sum(out["frame_logits"], target, valid, max(c.frame_pos_weight, 0.0) or 1.0)
+                part = bce_sum(
+                    out["frame_logits"], target, valid, max(c.frame_pos_weight, 0.0) or 1.0
+                )
             terms["frame"] = Term(c.frame_loss_weight, *part)
         return terms
