@@ -287,6 +287,7 @@ def train(
     model_config: Mapping[str, Any] | None = None,
     train_config: Mapping[str, Any] | TrainConfig | None = None,
     resume: str | Path | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train ``model_name`` on ``store``, writing checkpoints and curves to ``out_dir``.
 
@@ -320,6 +321,8 @@ def train(
     ValueError
         Before any training: unknown model/options, a store without a needed feature, an empty
         split, a split with one class, a resume checkpoint from another model or other feature dims.
+    FileExistsError
+        ``out_dir`` already holds a run and neither ``resume`` nor ``overwrite`` is given.
     """
     model_cls = model_class(model_name)
     given_train = (
@@ -363,6 +366,12 @@ def train(
         mcfg_data = dict(model_config or {})
         meta = None
     out = Path(out_dir)
+    if resume is None and not overwrite and (out / "last" / "meta.json").exists():
+        raise FileExistsError(
+            f"{out} already holds a training run: continue it with resume={str(out)!r} "
+            "(voca train --resume), choose another output directory, or pass overwrite=True "
+            "(--overwrite) to replace it"
+        )
 
     # ---- the store: checked before anything is built
     info = StoreInfo.load(store)

@@ -141,6 +141,11 @@ def test_resume_refuses_changes(store, tmp_path):
         model_config=SMALL["lstm"],
         train_config={**QUICK, "epochs": 1},
     )
+    # an existing run is never replaced silently
+    before = (tmp_path / "r" / "last" / "model.safetensors").read_bytes()
+    with pytest.raises(FileExistsError, match="already holds a training run"):
+        train("lstm", store, tmp_path / "r", model_config=SMALL["lstm"], train_config=QUICK)
+    assert (tmp_path / "r" / "last" / "model.safetensors").read_bytes() == before
     with pytest.raises(ValueError, match="another|not 'localizer'"):
         train("localizer", store, None, resume=tmp_path / "r")
     with pytest.raises(ValueError, match="cannot resume with lr"):
@@ -248,6 +253,8 @@ def test_cli(store, tmp_path, capsys):
     assert rc == 2 and "--k is not an option of the lstm model" in capsys.readouterr().err
     rc = voca(["train", "lstm", str(tmp_path / "nowhere.zarr"), "--out", str(tmp_path / "x")])
     assert rc == 2 and "no such store" in capsys.readouterr().err
+    rc = voca(["train", "localizer", str(store), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert rc == 2 and "already holds a training run" in capsys.readouterr().err
     rc = voca(
         [
             "train",

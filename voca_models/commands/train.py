@@ -165,6 +165,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--config", type=Path, default=None, help="JSON file of model_config / train_config options"
     )
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out (default: refuse)",
+    )
+    parser.add_argument(
         "--resume", type=Path, default=None, help="continue a run (its last/ checkpoint)"
     )
     model_fields, train_fields, owners = _fields()
@@ -225,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
         model_config=model_config,
         train_config=train_config,
         resume=args.resume,
+        overwrite=args.overwrite,
     )
     best = summary["best_metric"]
     print(f"run:        {summary['out_dir']}")
