@@ -44,7 +44,14 @@ from . import schema
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ENGINES", "PER_VIDEO_KEYS", "VideoDataset", "available_engines", "balanced_sampler", "collate"]
+__all__ = [
+    "ENGINES",
+    "PER_VIDEO_KEYS",
+    "VideoDataset",
+    "available_engines",
+    "balanced_sampler",
+    "collate",
+]
 
 #: Read engines, fastest first as measured by ``benchmarks/loader.py`` (docs/benchmarks.md):
 #: ``engine="auto"`` takes the first one that is installed.
@@ -79,7 +86,9 @@ class _ZarrReader:
         config = {"codec_pipeline.path": "zarrs.ZarrsCodecPipeline"} if zarrs else {}
         # the codec pipeline is bound when an array is opened: no global setting is left behind
         with zarr.config.set(config):
-            self.arrays = {n: zarr.open_array(str(path / n), mode="r", zarr_format=3) for n in names}
+            self.arrays = {
+                n: zarr.open_array(str(path / n), mode="r", zarr_format=3) for n in names
+            }
 
     def read(self, video: int, start: int, stop: int) -> dict[str, np.ndarray]:
         from zarr.core.sync import sync
@@ -98,14 +107,23 @@ class _TensorstoreReader:
     def __init__(self, path: Path, names: Sequence[str], cache_bytes: int = 16 << 20):
         import tensorstore as ts
 
-        context = ts.Context({
-            "cache_pool": {"total_bytes_limit": int(cache_bytes)},  # keeps shard indexes
-            "data_copy_concurrency": {"limit": 1},  # DataLoader workers are the parallelism
-        })
+        context = ts.Context(
+            {
+                "cache_pool": {"total_bytes_limit": int(cache_bytes)},  # keeps shard indexes
+                "data_copy_concurrency": {"limit": 1},  # DataLoader workers are the parallelism
+            }
+        )
         self.arrays = {
-            n: ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path / n)},
-                        "recheck_cached_data": False, "recheck_cached_metadata": False},
-                       read=True, context=context).result()
+            n: ts.open(
+                {
+                    "driver": "zarr3",
+                    "kvstore": {"driver": "file", "path": str(path / n)},
+                    "recheck_cached_data": False,
+                    "recheck_cached_metadata": False,
+                },
+                read=True,
+                context=context,
+            ).result()
             for n in names
         }
 
@@ -145,8 +163,12 @@ def _resolve_engine(engine: str) -> str:
             "process %d was forked from process %d, which already read with %s: its thread pool "
             "does not survive a fork, so this process reads with %s instead (same values). Read "
             "with engine='auto' (main process and workers then use different engines) or use a "
-            "'spawn' DataLoader multiprocessing_context", os.getpid(), _POOL_ENGINE_OWNER[engine],
-            engine, chosen)
+            "'spawn' DataLoader multiprocessing_context",
+            os.getpid(),
+            _POOL_ENGINE_OWNER[engine],
+            engine,
+            chosen,
+        )
     if chosen != "zarr":
         _POOL_ENGINE_OWNER.setdefault(chosen, os.getpid())
     return chosen
@@ -238,7 +260,9 @@ class VideoDataset(Dataset):
         if not isinstance(store, (str, Path)) and hasattr(store, "attrs"):  # an opened Dataset
             source = store.attrs.get("source")
             if not source:
-                raise ValueError("VideoDataset needs a store path; this Dataset has no 'source' attribute")
+                raise ValueError(
+                    "VideoDataset needs a store path; this Dataset has no 'source' attribute"
+                )
             store = source
         self.path = Path(store)
         if not self.path.exists():
@@ -279,12 +303,16 @@ class VideoDataset(Dataset):
             if name == "frame_label":
                 raise ValueError("frame_label is always returned; do not list it in features")
             if name not in members:
-                raise ValueError(f"{self.path} has no variable {name!r}; per-frame variables: "
-                                 f"{sorted(self._frame_variables(group))}")
+                raise ValueError(
+                    f"{self.path} has no variable {name!r}; per-frame variables: "
+                    f"{sorted(self._frame_variables(group))}"
+                )
             arr = group[name]
             dims = tuple(arr.metadata.dimension_names or ())
             if dims[:2] != ("video", "frame") or arr.ndim > 3:
-                raise ValueError(f"{name!r} in {self.path} is not a per-frame variable (dims {dims})")
+                raise ValueError(
+                    f"{name!r} in {self.path} is not a per-frame variable (dims {dims})"
+                )
             self.feature_dims[name] = int(arr.shape[2]) if arr.ndim == 3 else 1
         self.n_frames_max = int(group["frame_label"].shape[1])
 
@@ -304,11 +332,18 @@ class VideoDataset(Dataset):
             chosen &= np.logical_or.reduce([splits == w for w in wanted])
         self.split = split
         usable = chosen & (status == schema.OK) & (n_frames > 0)
-        skipped = {name: int((chosen & (status == code)).sum())
-                   for code, name in schema.STATUS_NAMES.items() if code != schema.OK}
+        skipped = {
+            name: int((chosen & (status == code)).sum())
+            for code, name in schema.STATUS_NAMES.items()
+            if code != schema.OK
+        }
         if any(skipped.values()):
-            log.info("%s: skipping %s videos of split %r", self.path,
-                     " and ".join(f"{v} {k}" for k, v in skipped.items() if v), split)
+            log.info(
+                "%s: skipping %s videos of split %r",
+                self.path,
+                " and ".join(f"{v} {k}" for k, v in skipped.items() if v),
+                split,
+            )
         videos = np.flatnonzero(usable)
         if max_videos is not None:
             videos = videos[: int(max_videos)]
@@ -325,9 +360,12 @@ class VideoDataset(Dataset):
 
         self.stats = self._load_stats(group, normalize)
         self._norm = {
-            f: (self.stats[f"{f}_mean"].astype(np.float32),
-                (1.0 / self._safe_std(self.stats[f"{f}_std"])).astype(np.float32))
-            for f in _STAT_FEATURES if self.stats is not None and f in self.features
+            f: (
+                self.stats[f"{f}_mean"].astype(np.float32),
+                (1.0 / self._safe_std(self.stats[f"{f}_std"])).astype(np.float32),
+            )
+            for f in _STAT_FEATURES
+            if self.stats is not None and f in self.features
         }
 
         # item index: (position in self.videos, window start)
@@ -350,33 +388,44 @@ class VideoDataset(Dataset):
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}: expected 'auto' or one of {ENGINES}")
         if engine not in found:
-            raise ValueError(f"engine {engine!r} is not installed (pip install 'voca[fast]'); "
-                             f"installed: {found}")
+            raise ValueError(
+                f"engine {engine!r} is not installed (pip install 'voca[fast]'); installed: {found}"
+            )
         return engine
 
     @staticmethod
     def _frame_variables(group: Any) -> list[str]:
-        return [n for n in group.array_keys()
-                if tuple(group[n].metadata.dimension_names or ())[:2] == ("video", "frame")]
+        return [
+            n
+            for n in group.array_keys()
+            if tuple(group[n].metadata.dimension_names or ())[:2] == ("video", "frame")
+        ]
 
     @staticmethod
     def _safe_std(std: np.ndarray) -> np.ndarray:
         std = np.asarray(std, dtype=np.float64)
         return np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
 
-    def _load_stats(self, group: Any, normalize: bool | Mapping[str, Any]) -> dict[str, np.ndarray] | None:
+    def _load_stats(
+        self, group: Any, normalize: bool | Mapping[str, Any]
+    ) -> dict[str, np.ndarray] | None:
         wanted = [f for f in _STAT_FEATURES if f in self.features]
         if normalize is False or normalize is None:
             return None
         if normalize is True:
-            missing = [f"{f}_{s}" for f in wanted for s in ("mean", "std") if f"{f}_{s}" not in group]
+            missing = [
+                f"{f}_{s}" for f in wanted for s in ("mean", "std") if f"{f}_{s}" not in group
+            ]
             if missing:
                 raise ValueError(
                     f"{self.path} has no statistics {missing}: the store is not finalized. Run "
                     f"`voca finalize {self.path}` (or pass normalize=False for raw features)"
                 )
-            stats = {f"{f}_{s}": np.asarray(group[f"{f}_{s}"][:], dtype=np.float32)
-                     for f in wanted for s in ("mean", "std")}
+            stats = {
+                f"{f}_{s}": np.asarray(group[f"{f}_{s}"][:], dtype=np.float32)
+                for f in wanted
+                for s in ("mean", "std")
+            }
             for name, value in stats.items():
                 if not np.isfinite(value).all():
                     raise ValueError(
@@ -384,16 +433,23 @@ class VideoDataset(Dataset):
                         "finalize with another stats split or pass normalize=False"
                     )
         else:
-            missing = [f"{f}_{s}" for f in wanted for s in ("mean", "std") if f"{f}_{s}" not in normalize]
+            missing = [
+                f"{f}_{s}" for f in wanted for s in ("mean", "std") if f"{f}_{s}" not in normalize
+            ]
             if missing:
                 raise ValueError(f"normalize mapping lacks {missing}")
-            stats = {f"{f}_{s}": np.asarray(normalize[f"{f}_{s}"], dtype=np.float32)
-                     for f in wanted for s in ("mean", "std")}
+            stats = {
+                f"{f}_{s}": np.asarray(normalize[f"{f}_{s}"], dtype=np.float32)
+                for f in wanted
+                for s in ("mean", "std")
+            }
         for f in wanted:
             for s in ("mean", "std"):
                 if stats[f"{f}_{s}"].shape != (self.feature_dims[f],):
-                    raise ValueError(f"{f}_{s} has shape {stats[f'{f}_{s}'].shape}, "
-                                     f"expected ({self.feature_dims[f]},) for {self.path}")
+                    raise ValueError(
+                        f"{f}_{s} has shape {stats[f'{f}_{s}'].shape}, "
+                        f"expected ({self.feature_dims[f]},) for {self.path}"
+                    )
         return stats
 
     def _window_starts(self, n: int) -> list[int]:
@@ -420,7 +476,9 @@ class VideoDataset(Dataset):
         pid = os.getpid()
         if self._reader is None or self._reader_pid != pid:
             self.active_engine = _resolve_engine(self.engine)
-            self._reader = _open_reader(self.active_engine, self.path, [*self.features, "frame_label"])
+            self._reader = _open_reader(
+                self.active_engine, self.path, [*self.features, "frame_label"]
+            )
             self._reader_pid = pid
             log.debug("%s: opened with engine %s in process %d", self.path, self.active_engine, pid)
         return self._reader
@@ -449,57 +507,104 @@ class VideoDataset(Dataset):
         """The ``video_id`` of a store index (the ``video`` entry of an item)."""
         return str(self._store_ids[int(video)])
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def _plan(self, index: int) -> tuple[int, int, int]:
+        """``(video, start, stop)`` of item ``index`` (a random start with ``random_crop``)."""
         if not -len(self) <= index < len(self):
             raise IndexError(f"item {index} out of range for {len(self)} items")
         index = int(index) % len(self)
         pos = int(self._item_video[index])
         n = int(self.n_frames[pos])
-        video = int(self.videos[pos])
         start = int(self._item_start[index])
         if self.window is not None and self.random_crop and n > self.window:
             start = int(torch.randint(0, n - self.window + 1, ()).item())
         stop = n if self.window is None else min(start + self.window, n)
-        length = stop - start
-        size = length if self.window is None else self.window
-        data = self._get_reader().read(video, start, stop)
+        return int(self.videos[pos]), start, stop
 
-        item: dict[str, torch.Tensor] = {}
-        valid = np.zeros(size, dtype=bool)
+    def _buffers(self, shape: tuple[int, ...], shared: bool) -> dict[str, torch.Tensor]:
+        """Uninitialised output tensors for ``shape`` = (items, frames)."""
+        like = {
+            torch.float32: torch.empty(0),
+            torch.int64: torch.empty(0, dtype=torch.int64),
+            torch.bool: torch.empty(0, dtype=torch.bool),
+        }
+        out = {
+            name: _empty((*shape, dim), like[torch.float32], shared)
+            for name, dim in self.feature_dims.items()
+        }
+        out["frame_label"] = _empty(shape, like[torch.int64], shared)
+        out["mask"] = _empty(shape, like[torch.bool], shared)
+        out["valid"] = _empty(shape, like[torch.bool], shared)
+        for key in PER_VIDEO_KEYS:
+            out[key] = _empty(shape[:1], like[torch.int64], shared)
+        return out
+
+    def _fill(self, out: Mapping[str, np.ndarray], row: int, plan: tuple[int, int, int]) -> None:
+        """Read one item into row ``row`` of the numpy views ``out``: normalised features, NaN to
+        0, padding 0 / -1 / false."""
+        video, start, stop = plan
+        length = stop - start
+        data = self._get_reader().read(video, start, stop)
+        valid = out["valid"][row]
         valid[:length] = True
+        valid[length:] = False
         for name in self.features:
-            out = np.empty((size, self.feature_dims[name]), dtype=np.float32)
-            out[length:] = 0
-            head = out[:length]
-            head[...] = np.asarray(data[name]).reshape(length, -1)  # fp16 -> float32, one pass
+            target = out[name][row]
+            target[length:] = 0
+            head = target[:length]
+            x = np.asarray(data[name]).reshape(length, -1)
             if name in self._norm:
                 mean, inv_std = self._norm[name]
-                head -= mean
+                np.subtract(x, mean, out=head, dtype=np.float32)  # fp16 -> float32 and centre
                 head *= inv_std
+            else:
+                head[...] = x
             bad = ~np.isfinite(head.sum(axis=1))  # a row with any NaN/inf sums to NaN/inf
             if bad.any():
                 rows = head[bad]
                 head[bad] = np.where(np.isfinite(rows), rows, 0.0)
                 valid[:length] &= ~bad
-            item[name] = torch.from_numpy(out)
-        labels = np.full(size, -1, dtype=np.int64)
-        labels[:length] = data["frame_label"]
-        mask = np.zeros(size, dtype=bool)
-        mask[:length] = True
-        item["frame_label"] = torch.from_numpy(labels)
-        item["mask"] = torch.from_numpy(mask)
-        item["valid"] = torch.from_numpy(valid)
-        item["label"] = torch.tensor(int(self._store_labels[video]), dtype=torch.int64)
-        item["video"] = torch.tensor(video, dtype=torch.int64)
-        item["start"] = torch.tensor(start, dtype=torch.int64)
-        item["length"] = torch.tensor(length, dtype=torch.int64)
-        return item
+        out["frame_label"][row, :length] = data["frame_label"]
+        out["frame_label"][row, length:] = -1
+        out["mask"][row, :length] = True
+        out["mask"][row, length:] = False
+        out["label"][row] = self._store_labels[video]
+        out["video"][row] = video
+        out["start"][row] = start
+        out["length"][row] = length
+
+    def _size(self, plan: tuple[int, int, int]) -> int:
+        return plan[2] - plan[1] if self.window is None else self.window
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        plan = self._plan(index)
+        tensors = self._buffers((1, self._size(plan)), shared=False)
+        self._fill({k: v.numpy() for k, v in tensors.items()}, 0, plan)
+        return {k: v[0] for k, v in tensors.items()}
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, torch.Tensor]]:
+        """A whole batch at once (the DataLoader calls this): items are read straight into the
+        batch tensors (in shared memory inside a worker), which :func:`collate` then returns
+        without copying. Another ``collate_fn`` gets the same items as views."""
+        plans = [self._plan(i) for i in indices]
+        longest = max((self._size(p) for p in plans), default=0)
+        in_worker = torch.utils.data.get_worker_info() is not None
+        tensors = self._buffers((len(plans), longest), shared=in_worker)
+        views = {k: v.numpy() for k, v in tensors.items()}
+        for row, plan in enumerate(plans):
+            self._fill(views, row, plan)
+        items = _Batched({k: v[row] for k, v in tensors.items()} for row in range(len(plans)))
+        items.batch = tensors
+        return items
 
     def __repr__(self) -> str:
-        win = "whole videos" if self.window is None else f"window={self.window}, stride={self.stride}"
-        return (f"VideoDataset({str(self.path)!r}, split={self.split!r}, {len(self.videos)} videos, "
-                f"{len(self)} items, {win}, features={list(self.features)}, engine={self.engine!r}, "
-                f"normalize={self.stats is not None}, random_crop={self.random_crop})")
+        win = (
+            "whole videos" if self.window is None else f"window={self.window}, stride={self.stride}"
+        )
+        return (
+            f"VideoDataset({str(self.path)!r}, split={self.split!r}, {len(self.videos)} videos, "
+            f"{len(self)} items, {win}, features={list(self.features)}, engine={self.engine!r}, "
+            f"normalize={self.stats is not None}, random_crop={self.random_crop})"
+        )
 
 
 # --------------------------------------------------------------------------------------- batching
@@ -515,6 +620,12 @@ def _empty(shape: tuple[int, ...], like: torch.Tensor, shared: bool) -> torch.Te
     return torch.empty(shape, dtype=like.dtype)
 
 
+class _Batched(list):
+    """Items of one batch already stacked by :meth:`VideoDataset.__getitems__` (``.batch``)."""
+
+    batch: dict[str, torch.Tensor]
+
+
 def collate(batch: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Stack items into a batch; per-frame tensors of different lengths (``window=None``) are
     padded to the longest (0, ``frame_label`` -1, ``mask``/``valid`` false).
@@ -525,6 +636,8 @@ def collate(batch: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tens
     """
     if not batch:
         raise ValueError("collate: empty batch")
+    if isinstance(batch, _Batched):
+        return dict(batch.batch)
     out: dict[str, torch.Tensor] = {}
     in_worker = torch.utils.data.get_worker_info() is not None
     for key in batch[0]:
@@ -538,13 +651,15 @@ def collate(batch: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tens
         for k, v in enumerate(values):
             padded[k, : v.shape[0]] = v
             if v.shape[0] < longest:
-                padded[k, v.shape[0]:] = _PAD.get(key, 0)
+                padded[k, v.shape[0] :] = _PAD.get(key, 0)
         out[key] = padded
     return out
 
 
 def balanced_sampler(
-    dataset: VideoDataset, num_samples: int | None = None, generator: torch.Generator | None = None,
+    dataset: VideoDataset,
+    num_samples: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> WeightedRandomSampler:
     """A sampler that draws items of every video label (real, fake, unknown) equally often, with
     replacement; ``num_samples`` defaults to the dataset length (one "epoch").
@@ -555,9 +670,12 @@ def balanced_sampler(
     labels = np.asarray(dataset.item_labels)
     classes, counts = np.unique(labels, return_counts=True)
     if classes.size < 2:
-        warnings.warn(f"balanced_sampler: every item has label {classes.tolist()}: nothing to balance",
-                      stacklevel=2)
+        warnings.warn(
+            f"balanced_sampler: every item has label {classes.tolist()}: nothing to balance",
+            stacklevel=2,
+        )
     weight_of = {int(c): 1.0 / int(k) for c, k in zip(classes, counts)}
     weights = torch.tensor([weight_of[int(c)] for c in labels], dtype=torch.double)
-    return WeightedRandomSampler(weights, num_samples=int(num_samples or len(labels)),
-                                 replacement=True, generator=generator)
+    return WeightedRandomSampler(
+        weights, num_samples=int(num_samples or len(labels)), replacement=True, generator=generator
+    )
