@@ -23,7 +23,7 @@ MODELS = {
     "lstm": (dict(hidden=64, num_layers=1, nhead=4), "video_auc"),
     "covfusion": (dict(k=32, d_model=64, hidden=64), "video_auc"),
 }
-TRAIN = dict(epochs=12, batch_size=4, lr=2e-3, window=128, patience=0, progress=False, seed=0)
+TRAIN = dict(epochs=12, batch_size=4, lr=2e-3, window=80, patience=0, progress=False, seed=0)
 
 
 @pytest.fixture(scope="module")
