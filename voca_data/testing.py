@@ -52,19 +52,22 @@ def random_records(
 
 
 def fill_block_random(writer: StoreWriter, i: int, seed: int = 0, signal: float = 1.0,
-                      fail: Sequence[int] = ()) -> dict[str, np.ndarray]:
+                      fail: Sequence[int] = (), records: Sequence[VideoRecord] | None = None,
+                      ) -> dict[str, np.ndarray]:
     """Random features for block ``i`` where fake frames are shifted by ``signal`` (so a model
-    can learn them); videos at positions ``fail`` (global indices) are marked failed."""
+    can learn them); videos at positions ``fail`` (global indices) are marked failed.
+    ``records`` (the whole manifest given to ``init``) supplies each video's ``n_frames``;
+    without it every video gets 50 frames."""
     rng = np.random.default_rng([seed, i])
-    recs = writer.records(i)
     sl = writer.block_slice(i)
+    recs = list(records[sl]) if records is not None else writer.records(i)
     block = writer.empty_block(i)
     for k, r in enumerate(recs):
         if sl.start + k in fail:
             block["status"][k] = schema.FAILED
             block["error"][k] = "synthetic failure for tests"
             continue
-        n = int(r.n_frames or 50)
+        n = min(int(r.n_frames or 50), writer.n_frames_max)
         lab = frame_labels(r.fake_periods, n, writer.fps)
         v = rng.standard_normal((n, writer.visual_dim)).astype(np.float32)
         a = rng.standard_normal((n, writer.audio_dim)).astype(np.float32)
@@ -99,7 +102,7 @@ def random_store(
                          "visual_encoder": {"name": "random", "pretrained": False},
                          "audio_encoder": {"name": "random", "pretrained": False}})
     for b in range(w.n_blocks):
-        w.write_block(b, fill_block_random(w, b, seed=seed, signal=signal, fail=fail))
+        w.write_block(b, fill_block_random(w, b, seed=seed, signal=signal, fail=fail, records=recs))
     if finalize:
         w.finalize()
     return Path(path)
