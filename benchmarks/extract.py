@@ -80,7 +80,12 @@ def pipeline(root: Path, out: Path, arch: str, batch: int, block: int, workers: 
     import zarr
 
     frames = int(np.asarray(zarr.open_array(str(out / "n_frames"), mode="r")[:]).sum())
-    return {"frames": frames, "seconds": dt, "fps": frames / dt}
+    entry = [h for h in zarr.open_group(str(out), mode="r").attrs["history"] if h["action"] == "extract"][-1]
+    task = max(entry.get("task_seconds", 0.0), 1e-9)
+    return {"frames": frames, "seconds": dt, "fps": frames / dt,
+            # share of the block tasks' time spent in the visual encoder / waiting for decoding
+            "encoder_busy": entry.get("task_visual_seconds", 0.0) / task,
+            "waiting": entry.get("task_wait_seconds", 0.0) / task}
 
 
 def encoder_only(root: Path, arch: str, batch: int, max_frames: int) -> dict:

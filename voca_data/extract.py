@@ -343,6 +343,7 @@ def extract_block(store: str | os.PathLike, block: int, root: str | os.PathLike,
     remaining: dict[int, int] = {}         # frames still to embed per video
     buffer: list[tuple[int, int, np.ndarray]] = []  # (video k, first frame, crops)
     buffered = 0
+    timing = {"visual_seconds": 0.0, "audio_seconds": 0.0, "wait_seconds": 0.0}
 
     def finish_video(k: int) -> None:
         emb = visual32.pop(k)
@@ -364,8 +365,10 @@ def extract_block(store: str | os.PathLike, block: int, root: str | os.PathLike,
             else:
                 buffer[0] = (k, start + use, crops[use:])
             taken += use
+        t = time.perf_counter()
         emb = np.asarray(venc.encode(np.concatenate(parts) if len(parts) > 1 else parts[0]),
                          np.float32)
+        timing["visual_seconds"] += time.perf_counter() - t
         buffered -= n
         pos = 0
         for k, start, use in spans:
@@ -389,7 +392,9 @@ def extract_block(store: str | os.PathLike, block: int, root: str | os.PathLike,
         for k in range(min(ahead, nb)):
             submit(k)
         for k in range(nb):
+            t = time.perf_counter()
             prep = futures.pop(k).result()
+            timing["wait_seconds"] += time.perf_counter() - t
             submit(k + ahead)
             if prep.error:
                 errors[k] = prep.error
@@ -404,8 +409,10 @@ def extract_block(store: str | os.PathLike, block: int, root: str | os.PathLike,
             arrays["source_fps"][k] = prep.source_fps
             arrays["face_box"][k, :n] = prep.boxes[:n]
             arrays["face_score"][k, :n] = prep.scores[:n]
+            t = time.perf_counter()
             arrays["audio"][k, :n] = np.asarray(
                 aenc.encode(prep.audio, n, config.fps, config.audio_rate), np.float32)[:n]
+            timing["audio_seconds"] += time.perf_counter() - t
             errors[k] = "; ".join(prep.notes)
             visual32[k] = np.empty((n, writer.visual_dim), np.float32)
             remaining[k] = n
@@ -418,7 +425,7 @@ def extract_block(store: str | os.PathLike, block: int, root: str | os.PathLike,
     arrays["error"][:] = np.array(errors, dtype=object)
     writer.write_block(block, arrays)
     return {"block": block, "videos": nb, "frames": n_frames_total, "failed": failed,
-            "seconds": time.perf_counter() - t0, "pid": os.getpid()}
+            "seconds": time.perf_counter() - t0, "pid": os.getpid(), **timing}
 
 
 # --------------------------------------------------------------------------- the coordinator
@@ -558,6 +565,7 @@ class _Progress:
         self.frames = 0
         self.failed = 0
         self.videos = 0
+        self.timing: dict[str, float] = {}
         self.bar = None
         if enabled:
             from tqdm.auto import tqdm
@@ -565,6 +573,8 @@ class _Progress:
             self.bar = tqdm(total=total, desc="extract", unit="video", dynamic_ncols=True)
 
     def update(self, result: Mapping[str, Any]) -> None:
+        for key in ("seconds", "visual_seconds", "audio_seconds", "wait_seconds"):
+            self.timing[key] = self.timing.get(key, 0.0) + float(result.get(key, 0.0))
         self.videos += int(result["videos"])
         self.frames += int(result["frames"])
         self.failed += int(result["failed"])
@@ -608,6 +618,8 @@ def _run_blocks(writer: Any, blocks: Sequence[int], root: Path, config: ExtractC
     dt = time.perf_counter() - bar.t0
     return {"blocks": len(blocks), "videos": bar.videos, "frames": bar.frames, "failed": bar.failed,
             "seconds": round(dt, 3), "frames_per_second": round(bar.frames / max(dt, 1e-9), 2),
+            # summed over block tasks: time in the visual / audio encoders, waiting for decode
+            **{f"task_{k}": round(v, 3) for k, v in bar.timing.items()},
             "block_errors": errors}
 
 
