@@ -513,7 +513,13 @@ def _run(
     per_rank = math.ceil(len(train_ds) / dist.world)
     steps_per_epoch = max(math.ceil(per_rank / cfg.batch_size), 1)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg, steps_per_epoch))
+    # per-step warmup + cosine; the plateau scheduler alone owns the LR otherwise (a LambdaLR
+    # stepping beside it would reset every reduction)
+    scheduler = (
+        torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg, steps_per_epoch))
+        if cfg.scheduler == "cosine"
+        else None
+    )
     plateau = (
         torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="max", factor=cfg.plateau_factor, patience=cfg.plateau_patience
@@ -527,7 +533,8 @@ def _run(
     start_epoch, best, best_epoch, bad_epochs, history = 0, -math.inf, -1, 0, []
     if state is not None:
         optimizer.load_state_dict(optim_state)
-        scheduler.load_state_dict(state["scheduler"])
+        if scheduler is not None and state.get("scheduler"):
+            scheduler.load_state_dict(state["scheduler"])
         if plateau is not None and state.get("plateau"):
             plateau.load_state_dict(state["plateau"])
         if state.get("scaler"):
@@ -643,7 +650,8 @@ def _run(
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             scaler.step(optimizer)
             scaler.update()
-            scheduler.step()
+            if scheduler is not None:
+                scheduler.step()
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
             n_steps += 1
@@ -700,7 +708,7 @@ def _run(
                 "best": best,
                 "best_epoch": best_epoch,
                 "bad_epochs": bad_epochs,
-                "scheduler": scheduler.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "plateau": plateau.state_dict() if plateau else None,
                 "scaler": scaler.state_dict() if use_amp else None,
                 "history": history,

@@ -325,6 +325,16 @@ def test_plateau_scheduler_and_balanced_sampling(store, tmp_path):
         improved = auc > best
         best = max(best, auc)
         assert lrs[i + 1] == pytest.approx(lrs[i] * (1.0 if improved else 0.5))
+    # a learning rate too small to change the dev ranking: after the first epoch (always an
+    # improvement over nothing) every epoch halves it
+    flat = train(
+        "lstm",
+        store,
+        tmp_path / "flat",
+        model_config=SMALL["lstm"],
+        train_config={**cfg, "lr": 1e-6},
+    )
+    assert [row["lr"] for row in flat["history"]] == pytest.approx([1e-6, 1e-6, 5e-7])
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (
         saved["train_config"]["scheduler"] == "plateau"
