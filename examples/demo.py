@@ -6,7 +6,7 @@ Runs, as a researcher would type them, the commands::
     voca extract lavdf OUT/lavdf OUT/lavdf.zarr --visual-arch ViT-S-32 ...
     voca check OUT/lavdf.zarr
     voca info OUT/lavdf.zarr
-    voca train localizer OUT/lavdf.zarr --out OUT/run ...
+    voca train localizer OUT/lavdf.zarr --out OUT/run --features visual audio av_similarity ...
     voca evaluate OUT/run OUT/lavdf.zarr --split test --out OUT/results.json --plot OUT/plots
 
 then prints the result table and the paths of the plots. No weights are downloaded: the
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     run("4/5 train the cross-modal localizer",
         ["train", "localizer", str(store), "--out", str(run_dir), "--epochs", str(args.epochs),
          "--d-model", "64", "--num-layers", "2", "--nhead", "4", "--lr", "1e-3",
-         "--batch-size", "8", "--window", "128", "--patience", "8", "--seed", "0"])
+         "--batch-size", "8", "--window", "128", "--patience", "8", "--seed", "0",
+         "--features", "visual", "audio", "av_similarity"])
     run("5/5 evaluate on the test split",
         ["evaluate", str(run_dir), str(store), "--split", "test",
          "--out", str(out / "results.json"), "--plot", str(out / "plots"), "--max-plots", "6"])

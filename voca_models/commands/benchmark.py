@@ -82,15 +82,35 @@ def model_options(name: str, size: str) -> dict[str, Any]:
     return {k: v for k, v in SIZES[size].items() if k in fields}
 
 
+def default_features(store: str | Path) -> tuple[str, ...]:
+    """``visual``, ``audio``, plus ``av_similarity`` when the store holds finite AV scores."""
+    import numpy as np
+
+    import voca_data
+
+    ds = voca_data.open(store, warn_incomplete=False)
+    ok = np.flatnonzero(np.asarray(ds["status"].values) == 1)
+    if "av_similarity" in ds and ok.size:
+        k = int(ok[0])
+        values = np.asarray(ds["av_similarity"].isel(video=k).values)[: int(ds["n_frames"].values[k])]
+        if np.isfinite(values).any():
+            return ("visual", "audio", "av_similarity")
+    return ("visual", "audio")
+
+
 def run_benchmark(
     store: str | Path, out: str | Path, models: Sequence[str] | None = None, epochs: int | None = None,
     size: str = "default", seed: int = 0, split: str = "test", layout: str = "auto",
     device: str = "cpu", window: int | None = None, batch_size: int | None = None,
     max_videos: int | None = None, model_config: Mapping[str, Mapping[str, Any]] | None = None,
-    progress: bool = True,
+    progress: bool = True, features: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate and tabulate every model; returns the summary written to
-    ``OUT/benchmark.json`` (``tables`` holds the Markdown text of each table)."""
+    ``OUT/benchmark.json`` (``tables`` holds the Markdown text of each table).
+
+    ``features`` defaults to ``visual``, ``audio`` and, when the store has an AV synchrony
+    score (finalized by ``voca extract``), ``av_similarity`` (see docs/models.md for why).
+    Runs in ``OUT/runs`` are replaced, so a benchmark can be re-run into the same folder."""
     import voca_models
 
     from ..evaluate import evaluate, write_results
@@ -111,15 +131,19 @@ def run_benchmark(
                        ("max_videos", max_videos)):
         if value is not None:
             train_config[key] = value
+    features = tuple(features) if features else default_features(store)
     rows: list[tuple[str, dict[str, Any]]] = []
     summary: dict[str, Any] = {"store": str(store), "layout": layout, "split": split, "seed": seed,
-                               "size": size, "train_config": train_config, "models": {}}
+                               "size": size, "features": list(features), "train_config": train_config,
+                               "models": {}}
     for name in names:
-        config = {**model_options(name, size), **dict((model_config or {}).get(name, {}))}
+        config = {**model_options(name, size), "features": features,
+                  **dict((model_config or {}).get(name, {}))}
         run_dir = out / "runs" / name
         log.info("benchmark: training %s (%s) on %s", name, config or "defaults", store)
         t0 = time.perf_counter()
-        voca_models.train(name, store, run_dir, model_config=config, train_config=train_config)
+        voca_models.train(name, store, run_dir, model_config=config, train_config=train_config,
+                          overwrite=True)
         t1 = time.perf_counter()
         results = evaluate(run_dir, store, split=split, device=device, progress=progress)
         t2 = time.perf_counter()
@@ -131,7 +155,8 @@ def run_benchmark(
                                    "train_seconds": round(t1 - t0, 2), "eval_seconds": round(t2 - t1, 2)}
     tables: dict[str, str] = {}
     note = (f"Store `{store.name}` ({layout} layout), split `{split}`, seed {seed}, size `{size}`, "
-            f"epochs {train_config.get('epochs', 'default')}; values in percent.")
+            f"epochs {train_config.get('epochs', 'default')}, features {', '.join(features)}; "
+            "values in percent.")
     if layout == "lavdf":
         tables["LAV-DF temporal localization (full set)"] = lavdf_table(rows, reference=True)
         tables["visual-only subset"] = lavdf_table(rows, reference=False, subset="visual-only-subset")
@@ -167,12 +192,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=int, default=None, help="training window in frames")
     parser.add_argument("--batch-size", type=int, default=None, help="training batch size")
     parser.add_argument("--max-videos", type=int, default=None, help="videos per split (quick runs)")
+    parser.add_argument("--features", nargs="+", default=None,
+                        help="per-frame features the models read (default: visual audio, plus "
+                             "av_similarity when the store has it)")
 
 
 def run(args: argparse.Namespace) -> int:
     summary = run_benchmark(args.store, args.out, models=args.models, epochs=args.epochs, size=args.size,
                             seed=args.seed, split=args.split, layout=args.layout, device=args.device,
-                            window=args.window, batch_size=args.batch_size, max_videos=args.max_videos)
+                            window=args.window, batch_size=args.batch_size, max_videos=args.max_videos,
+                            features=args.features)
     for title, table in summary["tables"].items():
         print(f"## {title}\n\n{table}\n")
     print(f"tables: {Path(args.out) / 'tables.md'}")
