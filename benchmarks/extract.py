@@ -157,20 +157,48 @@ def baseline(root: Path, arch: str, batch: int, work: Path, max_videos: int) -> 
     return {"frames": frames_total, "seconds": dt, "fps": frames_total / dt}
 
 
-def peak_memory(root: Path, arch: str, batch: int, block: int) -> float:
-    """Peak RSS (MiB) of a fresh process extracting ``root`` (this script, ``--pipeline-only``)."""
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def peak_memory(root: Path, arch: str, batch: int, block: int) -> dict:
+    """Memory of a fresh process extracting ``root`` (this script, ``--pipeline-only``): RSS once
+    the models are loaded, the peak RSS sampled during the extraction, and the process's max RSS."""
     res = subprocess.run([sys.executable, __file__, "--pipeline-only", str(root), arch, str(batch),
                           str(block)], capture_output=True, text=True)
     if res.returncode:
         raise RuntimeError(res.stderr[-2000:])
-    return int(res.stdout.strip().splitlines()[-1]) / 1024.0
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def _pipeline_only(argv: list[str]) -> None:
+    import threading
+
+    from voca_data.extract import ExtractConfig, audio_encoder, visual_encoder
+
     root, arch, batch, block = Path(argv[0]), argv[1], int(argv[2]), int(argv[3])
+    config = ExtractConfig(visual_arch=arch, batch_size=batch, device="cpu")
+    visual_encoder(config, "cpu"), audio_encoder(config, "cpu")
+    before = _rss_mib()
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], _rss_mib())
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
     with tempfile.TemporaryDirectory() as d:
         pipeline(root, Path(d) / "s.zarr", arch, batch, block, 1)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    done.set()
+    t.join()
+    print(json.dumps({"models_loaded": before, "peak_during": peak[0],
+                      "max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
 
 
 def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -247,11 +275,13 @@ def main() -> None:
     p.add_argument("--torch-threads", type=int, default=None,
                    help="torch intra-op threads for every measurement (default: torch's)")
     p.add_argument("--memory", action="store_true", help="also measure peak memory (two sizes)")
+    p.add_argument("--memory-only", action="store_true", help="only the memory table")
     p.add_argument("--memory-videos", type=int, nargs=2, default=[8, 32],
                    help="the two dataset sizes of the memory runs")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "voca_bench_extract")
     p.add_argument("--output", type=Path, default=None)
     args = p.parse_args()
+    args.memory = args.memory or args.memory_only
 
     import torch
 
@@ -262,7 +292,7 @@ def main() -> None:
     device = f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
     load_before = os.getloadavg()
     rows = []
-    for arch in args.archs:
+    for arch in ([] if args.memory_only else args.archs):
         runs: dict[str, list[dict]] = {"pipeline": [], "encoder": [], "baseline": []}
         # interleaved repeats: the three measurements see the same (shared-machine) load
         for rep in range(args.repeats):
@@ -279,7 +309,7 @@ def main() -> None:
         rows.append((arch, best["pipeline"], best["encoder"], best["baseline"]))
     load_after = os.getloadavg()
     lines = [f"Device: {device}. Dataset: {args.videos} synthetic LAV-DF-like videos (224x224, 3-5 s, "
-             f"25 fps; {rows[0][1]['frames']} frames), random weights, MTCNN every 5 frames, batch "
+             f"25 fps; {rows[0][1]['frames'] if rows else '?'} frames), random weights, MTCNN every 5 frames, batch "
              f"{args.batch_size}, block {args.block_size}, scheduler threads x{args.workers}. Best of "
              f"{args.repeats} interleaved runs each; baseline on {args.baseline_videos} videos; encoder "
              f"alone on {args.encoder_frames} crops. Load average (1 min) {load_before[0]:.1f} before, "
@@ -287,19 +317,25 @@ def main() -> None:
              "| encoder | pipeline frames/s | encoder alone frames/s | pipeline / encoder | "
              "baseline frames/s | pipeline / baseline |",
              "| --- | --- | --- | --- | --- | --- |"]
+    if args.memory_only:
+        lines = [f"Device: {device}."]
     for arch, pipe, enc, base in rows:
         lines.append(f"| {arch} | {pipe['fps']:.1f} | {enc['fps']:.1f} | {pipe['fps'] / enc['fps']:.2f} | "
                      f"{base['fps']:.1f} | {pipe['fps'] / base['fps']:.2f}x |")
     if args.memory:
         sizes = (args.memory_videos[0], args.memory_videos[1])
-        lines += ["", f"Peak memory (max RSS of a fresh process running the pipeline, {args.archs[0]}):", "",
-                  "| dataset videos | frames | block | batch | peak RSS (MiB) |", "| --- | --- | --- | --- | --- |"]
+        lines += ["", f"Memory of a fresh process running the pipeline ({args.archs[0]}, MTCNN, threads x1): "
+                  "RSS once the models are loaded, the peak sampled every 50 ms during extraction, "
+                  "and what extraction adds on top of the loaded models.", "",
+                  "| dataset videos | frames | block | batch | RSS, models loaded (MiB) | peak during extraction (MiB) | added by extraction (MiB) |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         for n in sizes:
             ds = _dataset(args.work / f"lavdf_mem{n}", n, seed=5)
             frames = sum(int(r.n_frames or 0) for r in _records(ds))
             for block, batch in ((args.block_size, args.batch_size), (4 * args.block_size, 4 * args.batch_size)):
                 mem = peak_memory(ds, args.archs[0], batch, block)
-                lines.append(f"| {n} | {frames or '?'} | {block} | {batch} | {mem:.0f} |")
+                lines.append(f"| {n} | {frames or '?'} | {block} | {batch} | {mem['models_loaded']:.0f} | "
+                             f"{mem['peak_during']:.0f} | {mem['peak_during'] - mem['models_loaded']:.0f} |")
                 print(lines[-1], flush=True)
     text = "\n".join(lines)
     print(text)
