@@ -543,7 +543,7 @@ def _scheduler(scheduler: str, workers: int | None) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
-        with Client(scheduler) as client:
+        with Client(scheduler, set_as_default=False) as client:
             yield client
         return
     if scheduler == "threads":
@@ -555,7 +555,7 @@ def _scheduler(scheduler: str, workers: int | None) -> Iterator[Any]:
                                silence_logs=logging.WARNING)
     else:
         raise ValueError(f"scheduler must be one of {SCHEDULERS} or tcp://HOST:PORT, not {scheduler!r}")
-    with cluster, Client(cluster) as client:
+    with cluster, Client(cluster, set_as_default=False) as client:
         yield client
 
 
@@ -607,7 +607,7 @@ def _run_blocks(writer: Any, blocks: Sequence[int], root: Path, config: ExtractC
                                          key=f"voca-extract-{token}-block-{b}", pure=False,
                                          retries=1)
                            for b in blocks]
-                for fut in as_completed(futures):
+                for fut in as_completed(futures, loop=client.loop):
                     try:
                         bar.update(fut.result())
                     except Exception as e:  # noqa: BLE001 - keep going; the block stays pending

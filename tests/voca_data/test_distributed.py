@@ -48,7 +48,7 @@ def test_local_cluster_equals_threads(dataset, cluster, tmp_path):
     out = extract(records, root, tmp_path / "d.zarr", tiny_config(block_size=2),
                   scheduler=cluster.scheduler_address, progress=False)
     assert_stores_equal(ref, out)
-    with distributed.Client(cluster) as client:
+    with distributed.Client(cluster, set_as_default=False) as client:
         pids = set(client.run(os.getpid).values())
     assert os.getpid() not in pids and len(pids) == 2  # work ran in the worker processes
 
@@ -59,7 +59,7 @@ def test_worker_killed_mid_run(dataset, cluster, tmp_path):
     killed: list[int] = []
 
     def killer():
-        with distributed.Client(cluster) as client:
+        with distributed.Client(cluster, set_as_default=False) as client:
             pids = list(client.run(os.getpid).values())
             deadline = time.time() + 120
             while time.time() < deadline:

@@ -13,6 +13,7 @@ import zarr
 import voca_data
 from voca_data import schema
 from voca_data.reader import IncompleteStoreWarning, StoreError
+from voca_data.testing import random_store
 from voca_data.testing import fill_block_random, random_records, random_store
 from voca_data.writer import StoreWriter, init
 
@@ -129,3 +130,19 @@ def test_voca_info_table(tmp_path, capsys):
             counts = [int((status[sel] == c).sum()) for c in (0, 1, 2)]
             assert row and [int(x) for x in row[0][2:5]] == counts and int(row[0][5]) == sel.sum()
     assert "all" in out and " on disk)" in out
+
+
+def test_extraction_leaves_dask_default_scheduler_alone(tmp_path):
+    """Extracting with a distributed client must not leave dask pointing at a closed client
+    (a later ``open(..., chunks="shard")`` computation would fail)."""
+    import dask
+
+    from voca_data.extract import _scheduler
+
+    before = dask.config.get("scheduler", None)
+    with _scheduler("threads", 1) as client:
+        assert client is not None
+    assert dask.config.get("scheduler", None) == before
+    path = random_store(tmp_path / "s.zarr", n_videos=4, block_size=2)
+    ds = voca_data.open(path, chunks="shard")
+    assert np.isfinite(float(ds.visual.isel(video=0).mean().compute()))
