@@ -24,12 +24,13 @@ N_VIDEOS, BLOCK, SEED, WORKERS = 48, 3, 11, 8
 
 WRITER = r"""
 import sys, time
-from voca_data.testing import fill_block_random
+from voca_data.testing import fill_block_random, random_records
 from voca_data.writer import StoreWriter
 w = StoreWriter(sys.argv[1])
 rank, size, seed = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 for b in range(rank, w.n_blocks, size):
-    w.write_block(b, fill_block_random(w, b, seed=seed))
+    w.write_block(b, fill_block_random(w, b, seed=seed,
+                                        records=random_records(w.n_videos, seed=seed)))
     time.sleep(0.02)
 """
 

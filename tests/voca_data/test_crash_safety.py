@@ -21,11 +21,12 @@ N_VIDEOS, BLOCK, SEED, VDIM, ADIM = 40, 4, 7, 48, 24
 # a real block-writing loop: resume-by-default, like `voca extract`
 WRITER = r"""
 import sys
-from voca_data.testing import fill_block_random
+from voca_data.testing import fill_block_random, random_records
 from voca_data.writer import StoreWriter
 w = StoreWriter(sys.argv[1])
 for b in w.pending_blocks():
-    w.write_block(b, fill_block_random(w, b, seed=int(sys.argv[2])))
+    w.write_block(b, fill_block_random(w, b, seed=int(sys.argv[2]),
+                                        records=random_records(w.n_videos, seed=int(sys.argv[2]))))
     print(b, flush=True)
 if len(sys.argv) > 3:
     w.finalize()
