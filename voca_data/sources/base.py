@@ -47,6 +47,7 @@ __all__ = [
     "check_inside_root",
     "check_periods",
     "finish",
+    "walk_media",
 ]
 
 #: how many problems an error message lists before "... and N more"
@@ -56,6 +57,19 @@ MAX_LISTED = 20
 PERIOD_TOLERANCE = 0.05
 #: media files a folder source picks up (case-insensitive)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+
+def walk_media(folder: Path, root: Path | None = None) -> list[str]:
+    """Media files (:data:`VIDEO_EXTENSIONS`) under ``folder``, hidden files and folders skipped,
+    as sorted POSIX paths relative to ``root`` (default: ``folder``)."""
+    root = folder if root is None else root
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in filenames:
+            if not f.startswith(".") and f.lower().endswith(VIDEO_EXTENSIONS):
+                found.append(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/"))
+    return sorted(found)
 
 
 @dataclass(frozen=True)

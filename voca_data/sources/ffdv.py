@@ -34,13 +34,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..records import ManifestError, VideoRecord
 from . import register
-from .base import VIDEO_EXTENSIONS, Candidate, Problem, Records, finish
+from .base import Candidate, Problem, Records, finish, walk_media
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +108,6 @@ def _read_label_file(path: Path, split: str, start_index: int) -> list[Candidate
     return out
 
 
-def _list_media(folder: Path) -> list[str]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in filenames:
-            if not f.startswith(".") and f.lower().endswith(VIDEO_EXTENSIONS):
-                found.append(os.path.relpath(os.path.join(dirpath, f), folder).replace(os.sep, "/"))
-    return sorted(found)
-
-
 @register("ffdv")
 def load_ffdv(root: str | Path, *, label_files: Mapping[str, str] | Sequence[str] | None = None,
               split_names: Sequence[str] = FFDV_SPLITS, splits: str | Sequence[str] | None = None,
@@ -150,7 +139,7 @@ def load_ffdv(root: str | Path, *, label_files: Mapping[str, str] | Sequence[str
             candidates.extend(part)
             if folder.is_dir():
                 listed = {c.file for c in part if c.file}
-                unlisted = [f for f in _list_media(folder) if f"{split}/{f}" not in listed]
+                unlisted = [f for f in walk_media(folder) if f"{split}/{f}" not in listed]
                 if unlisted:
                     log.warning("FFDV %s: %d video(s) in %s are not in %s and are left out (e.g. %s)",
                                 root, len(unlisted), folder, label_path.name, unlisted[0])
@@ -158,7 +147,7 @@ def load_ffdv(root: str | Path, *, label_files: Mapping[str, str] | Sequence[str
             raise FileNotFoundError(f"FFDV label file {label_path} (given for {split}) does not exist")
         elif folder.is_dir():
             log.info("FFDV %s: no %s, %s is unlabelled (label -1)", root, label_path.name, split)
-            for name in _list_media(folder):
+            for name in walk_media(folder):
                 index = len(candidates)
                 stem = name.rsplit(".", 1)[0]
                 rel = f"{split}/{name}"

@@ -46,7 +46,6 @@ from ..records import ManifestError, VideoRecord
 from . import register
 from .base import (
     PERIOD_TOLERANCE,
-    VIDEO_EXTENSIONS,
     Candidate,
     Problem,
     Records,
@@ -54,6 +53,7 @@ from .base import (
     check_periods,
     finish,
     is_number,
+    walk_media,
 )
 
 log = logging.getLogger(__name__)
@@ -90,16 +90,6 @@ def _check_ratios(ratios: Sequence[float], names: Sequence[str]) -> list[float]:
                          f"positive sum, not {list(ratios)!r}")
     s = sum(r)
     return [x / s for x in r]
-
-
-def _walk_media(folder: Path, root: Path) -> list[str]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in filenames:
-            if not f.startswith(".") and f.lower().endswith(VIDEO_EXTENSIONS):
-                found.append(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/"))
-    return sorted(found)
 
 
 def _sidecar(root: Path, rel: str) -> str | None:
@@ -192,12 +182,12 @@ def load_folder(root: str | Path, *, ratios: Sequence[float] = DEFAULT_RATIOS, s
     if flat:
         for cls in flat:
             found += [(rel, hash_split(rel, ratios, split_names, seed), CLASSES[cls])
-                      for rel in _walk_media(root / cls, root)]
+                      for rel in walk_media(root / cls, root)]
     else:
         for split in nested:
             for cls, label in CLASSES.items():
                 if (root / split / cls).is_dir():
-                    found += [(rel, split, label) for rel in _walk_media(root / split / cls, root)]
+                    found += [(rel, split, label) for rel in walk_media(root / split / cls, root)]
     found.sort()  # path order
     candidates = [_record(root, root_real, rel, split, label, i, period_tolerance)
                   for i, (rel, split, label) in enumerate(found)]
