@@ -303,7 +303,7 @@ def _prepare(k: int, record: VideoRecord, root: Path, config: ExtractConfig, max
     return out
 
 
-def _cosine_previous(x: np.ndarray) -> np.ndarray:
+def cosine_to_previous(x: np.ndarray) -> np.ndarray:
     """cos(x[t], x[t-1]) per frame, NaN at t = 0 (no previous frame)."""
     out = np.full(len(x), np.nan, np.float32)
     if len(x) > 1:
@@ -348,7 +348,7 @@ def extract_block(store: str | os.PathLike, block: int, root: str | os.PathLike,
     def finish_video(k: int) -> None:
         emb = visual32.pop(k)
         arrays["visual"][k, : len(emb)] = emb
-        arrays["visual_similarity"][k, : len(emb)] = _cosine_previous(emb)
+        arrays["visual_similarity"][k, : len(emb)] = cosine_to_previous(emb)
         arrays["status"][k] = schema.OK
 
     def run_batch(n: int) -> None:

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from . import schema
+from .extract import cosine_to_previous
 from .records import VideoRecord, frame_labels
 from .writer import StoreWriter, init
 
@@ -78,8 +79,7 @@ def fill_block_random(writer: StoreWriter, i: int, seed: int = 0, signal: float 
         block["frame_label"][k, :n] = lab
         block["face_box"][k, :n] = [10, 20, 110, 140]
         block["face_score"][k, :n] = 0.99
-        vn = v / np.linalg.norm(v, axis=1, keepdims=True)
-        block["visual_similarity"][k, 1:n] = (vn[1:] * vn[:-1]).sum(1)
+        block["visual_similarity"][k, :n] = cosine_to_previous(v)
         block["n_frames"][k] = n
         block["duration"][k] = n / writer.fps
         block["source_fps"][k] = writer.fps
