@@ -137,7 +137,7 @@ def open(
             f"{path} uses voca store schema {version}, newer than the {schema.SCHEMA_VERSION} this "
             "version of voca reads: upgrade voca"
         )
-    # per-video variables are small: load them; per-frame ones stay lazy, one dask chunk per shard
+    # per-video variables are small: load them; per-frame ones stay lazily indexed (dask on request)
     block = int(ds.attrs.get("block_size", schema.DEFAULT_BLOCK_SIZE))
     # `status` first: a block task writes it last, so every video read as ok here has all its
     # other variables already written, even while other processes are writing
