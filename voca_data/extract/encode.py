@@ -1,0 +1,151 @@
+"""The encoder stage: a block's videos (prepared by the CPU stage) -> its feature arrays.
+
+:class:`BlockAssembler` takes a block's prepared videos in order, embeds the crops in batches of
+``batch_size`` filled across the block's videos (the same batches as the synchronous path, so the
+store's arrays do not depend on how many workers ran), embeds each video's audio, computes
+``visual_similarity`` and hands the finished arrays to the writer.
+
+Batches do not span blocks: on a CPU a matrix product's last bits depend on the batch it is in,
+and a store must not depend on scheduling. The cost is at most one partial batch per block.
+
+>>> cosine_to_previous(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+array([nan,  1.,  0.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import schema
+from .prepare import Prepared
+
+log = logging.getLogger(__name__)
+
+__all__ = ["cosine_to_previous", "BlockAssembler"]
+
+
+def cosine_to_previous(x: np.ndarray) -> np.ndarray:
+    """cos(x[t], x[t-1]) per frame, NaN at t = 0 (no previous frame)."""
+    out = np.full(len(x), np.nan, np.float32)
+    if len(x) > 1:
+        norms = np.linalg.norm(x, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[1:] = (x[1:] * x[:-1]).sum(1) / (norms[1:] * norms[:-1])
+    return out
+
+
+class BlockAssembler:
+    """The arrays of one block, filled video by video (in order) by one encoder.
+
+    ``release(k)`` is called once video ``k``'s crops have all been embedded (the CPU stage's
+    shared memory can go). ``timing`` accumulates ``visual_seconds`` / ``audio_seconds``.
+    """
+
+    def __init__(self, writer: Any, block: int, venc: Any, aenc: Any, fps: float, audio_rate: int,
+                 batch_size: int, timing: dict[str, float],
+                 release: Callable[[int], None] | None = None):
+        self.block = block
+        sl = writer.block_slice(block)
+        self.nb = sl.stop - sl.start
+        self.venc, self.aenc = venc, aenc
+        self.fps, self.audio_rate = fps, audio_rate
+        self.batch_size = int(batch_size)
+        self.visual_dim = int(writer.visual_dim)
+        self.timing = timing
+        self.release = release or (lambda k: None)
+        self.arrays = writer.empty_block(block)
+        del self.arrays["frame_label"]  # write_block computes it from the stored fake periods
+        del self.arrays["av_similarity"]  # fitted at finalize
+        self.errors = [""] * self.nb
+        self.visual32: dict[int, np.ndarray] = {}
+        self.remaining: dict[int, int] = {}
+        self.buffer: list[tuple[int, int, np.ndarray]] = []
+        self.buffered = 0
+        self.next_k = 0
+        self.frames = 0
+        self.failed = 0
+
+    @property
+    def done(self) -> bool:
+        return self.next_k == self.nb
+
+    def add(self, prep: Prepared) -> None:
+        """Video ``prep.k`` (must be the next one of the block)."""
+        k = prep.k
+        if k != self.next_k:
+            raise RuntimeError(f"block {self.block}: video {k} arrived before video {self.next_k}")
+        self.next_k += 1
+        arrays = self.arrays
+        if prep.error:
+            self.errors[k] = prep.error
+            arrays["status"][k] = schema.FAILED
+            self.failed += 1
+            log.warning("block %d: %s", self.block, prep.error)
+            self.release(k)
+        else:
+            n = prep.n_frames
+            self.frames += n
+            arrays["n_frames"][k] = n
+            arrays["duration"][k] = prep.duration
+            arrays["source_fps"][k] = prep.source_fps
+            arrays["face_box"][k, :n] = prep.boxes[:n]
+            arrays["face_score"][k, :n] = prep.scores[:n]
+            t = time.perf_counter()
+            arrays["audio"][k, :n] = np.asarray(
+                self.aenc.encode(prep.audio, n, self.fps, self.audio_rate), np.float32)[:n]
+            self.timing["audio_seconds"] = self.timing.get("audio_seconds", 0.0) \
+                + time.perf_counter() - t
+            self.errors[k] = "; ".join(prep.notes)
+            self.visual32[k] = np.empty((n, self.visual_dim), np.float32)
+            self.remaining[k] = n
+            self.buffer.append((k, 0, prep.crops[:n]))
+            self.buffered += n
+            while self.buffered >= self.batch_size:
+                self._run_batch(self.batch_size)
+        if self.done and self.buffered:
+            self._run_batch(self.buffered)
+
+    def result(self) -> dict[str, np.ndarray]:
+        """The block's arrays for :meth:`voca_data.writer.StoreWriter.write_block`."""
+        self.arrays["error"][:] = np.array(self.errors, dtype=object)
+        return self.arrays
+
+    def _finish_video(self, k: int) -> None:
+        emb = self.visual32.pop(k)
+        self.arrays["visual"][k, : len(emb)] = emb
+        self.arrays["visual_similarity"][k, : len(emb)] = cosine_to_previous(emb)
+        self.arrays["status"][k] = schema.OK
+        self.release(k)
+
+    def _run_batch(self, n: int) -> None:
+        parts, taken = [], 0
+        spans: list[tuple[int, int, int]] = []
+        buffer = self.buffer
+        while taken < n:
+            k, start, crops = buffer[0]
+            use = min(len(crops), n - taken)
+            parts.append(crops[:use])
+            spans.append((k, start, use))
+            if use == len(crops):
+                buffer.pop(0)
+            else:
+                buffer[0] = (k, start + use, crops[use:])
+            taken += use
+        t = time.perf_counter()
+        batch = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        emb = np.asarray(self.venc.encode(batch), np.float32)
+        del batch, parts, crops  # drop views of shared memory before it is released
+        self.timing["visual_seconds"] = self.timing.get("visual_seconds", 0.0) \
+            + time.perf_counter() - t
+        self.buffered -= n
+        pos = 0
+        for k, start, use in spans:
+            self.visual32[k][start:start + use] = emb[pos:pos + use]
+            pos += use
+            self.remaining[k] -= use
+            if self.remaining[k] == 0:
+                self._finish_video(k)
