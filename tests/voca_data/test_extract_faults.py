@@ -73,6 +73,10 @@ def test_bad_media_matrix_and_retry_failed(tmp_path):
             assert np.isnan(g["audio"][k, : n_frames[k]].astype(np.float32)).all()
             assert np.isnan(g["av_similarity"][k]).all()
     assert g.attrs["complete"] is True  # failed videos are done, not pending
+    # the pipeline (CPU worker processes) gives the same records, failures and reasons included
+    piped = extract(records, root, tmp_path / "p.zarr", tiny_config(), cpu_workers=2,
+                    progress=False)
+    assert_stores_equal(out, piped)
 
     # fix the missing file and retry: it becomes ok, the other failures stay failed
     k_missing = ids.index("bad/missing")
@@ -90,7 +94,7 @@ def test_bad_media_matrix_and_retry_failed(tmp_path):
 def _run_cli(root: Path, out: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "voca_data", "extract", "folder", str(root), str(out),
            "--visual-arch", "voca-tiny", "--detector", "center", "--block-size", "2",
-           "--batch-size", "16", "--device", "cpu", "--scheduler", "synchronous", "--no-progress"]
+           "--batch-size", "16", "--device", "cpu", "--cpu-workers", "1", "--no-progress"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 

@@ -118,7 +118,23 @@ def summary(ds: Any, path: Path) -> str:
     history = a.get("history") or []
     if history:
         out += ["", "history   " + ", ".join(f"{h.get('action')} {h.get('time', '')}" for h in history[-5:])]
+        out += _last_extract(history)
     return "\n".join(out)
+
+
+def _last_extract(history: list) -> list[str]:
+    """The last extract run's rate and which stage was busiest (voca extract's history entry)."""
+    runs = [h for h in history if h.get("action") == "extract" and h.get("frames_per_second")]
+    if not runs:
+        return []
+    h = runs[-1]
+    line = (f"last extract {h.get('frames', 0):,} frames in {h.get('seconds', 0):.1f} s = "
+            f"{h['frames_per_second']:,.1f} frames/s ({h.get('scheduler', '?')}, "
+            f"{h.get('device', '?')}, cpu_workers {h.get('cpu_workers', '?')})")
+    busy = {stage: h.get(f"stage_{stage}_busy_seconds") for stage in ("cpu", "encoder", "writer")}
+    if all(v is not None for v in busy.values()):
+        line += "; busy s: " + ", ".join(f"{k} {v:.1f}" for k, v in busy.items())
+    return [line]
 
 
 def run(args: argparse.Namespace) -> int:
