@@ -62,7 +62,9 @@ def extract_blocks(store: str, blocks: Sequence[int], root: str, config: Extract
     pending = set(StoreWriter(store).pending_blocks(retry_failed=True))
     todo = [b for b in blocks if b in pending]
     result = run_pipeline(store, todo, root, config, encoder_devices(device, gpus), cpu_workers)
-    result["pid"] = os.getpid()
+    import socket
+
+    result["node"] = f"{socket.gethostname()}:{os.getpid()}"
     return result
 
 
@@ -185,6 +187,10 @@ def run_blocks(writer: Any, blocks: Sequence[int], root: Path, config: ExtractCo
                     bar.update(result)
                     bar.add_timing(result)
                     errors.extend(result["block_errors"])
+                    extra["cpu_workers"] = result["cpu_workers"]  # per node
+                    extra.setdefault("nodes", set()).add(result["node"])
+                extra["tasks"] = len(futures)
+                extra["nodes"] = len(extra.get("nodes", ()))
     finally:
         bar.close()
     dt = time.perf_counter() - bar.t0
