@@ -236,3 +236,24 @@ def test_center_detector_and_face_alignment_error(tmp_path, monkeypatch):
         make_detector("face_alignment")
     msg = str(info.value)
     assert "s3fd" in msg and "2DFAN4" in msg and str(tmp_path) in msg
+
+
+def test_mtcnn_settings_downscale_threshold_min_face(video):
+    """--detect-max-side, --detect-threshold and --min-face-size as the extractor passes them."""
+    from voca_data.extract import ExtractConfig
+    from voca_data.extract.models import make_config_detector
+
+    frame = video.frames[:1]
+    full = make_detector("mtcnn").detect(frame)[0][0]
+    small = make_config_detector(ExtractConfig(detector="mtcnn", detect_max_side=96))
+    assert small.spec()["max_side"] == 96
+    (box, score), = small.detect(frame)[0]           # found on a half-size frame...
+    assert iou(box, expected_face_box(0)) > 0.5      # ...and mapped back to source pixels
+    assert iou(box, full[0]) > 0.7
+    strict = make_config_detector(ExtractConfig(detector="mtcnn",
+                                                detect_threshold=min(1.0, full[1] + 1e-5)))
+    assert strict.detect(frame)[0] == []             # a threshold above its score drops it
+    big = make_config_detector(ExtractConfig(detector="mtcnn", min_face_size=150))
+    assert big.detect(frame)[0] == []                # faces smaller than 150 px are not searched
+    with pytest.raises(ValueError, match="center"):
+        ExtractConfig(detector="center", min_face_size=40)
