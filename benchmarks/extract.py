@@ -1,11 +1,19 @@
-"""Extraction benchmark: frames/s of the whole pipeline against, in the same run on the same device,
-(a) the visual encoder alone on pre-decoded crops with the same batch size, and (b) a baseline the
-way per-video scripts do it (sequential, decode, MTCNN on EVERY frame, each crop saved as PNG,
-embed, ``np.savez`` per video); plus the pipeline's peak memory for two dataset sizes.
+"""Extraction benchmark (voca 2's pipeline), every number a ratio against a baseline measured in the
+same run on the same machine:
+
+* the pipeline (``voca extract``'s default scheduler) with each ``--cpu-workers`` count;
+* the "sum of parts" ceiling: decode + face detection + tracking + crop per frame on one core
+  (a single-threaded process, the CPU stage's own code), times the cores given to the CPU stage;
+* the visual encoder alone on pre-cut uint8 crops, same batch size, on the device;
+* the per-video script way (sequential; MTCNN on every frame; a PNG per crop; embed; npz);
+* detection choices: MTCNN on the full frame and on a downscaled one (``--detect-max-side``).
 
 Random encoder weights (timing only). Prints a Markdown table; ``--output`` writes it to a file.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/extract.py --videos 12 --archs ViT-S-32 ViT-B-32
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/extract.py --device cpu --arch voca-tiny \
+        --cpu-workers 1 2 --videos 8
+    python3 benchmarks/extract.py --device cuda --arch ViT-B-32 --videos 32 --cpu-workers 15 \
+        --batch-size 256          # the GPU node (benchmarks/extract_gpu.sh)
 """
 
 from __future__ import annotations
@@ -26,14 +34,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 
-def _dataset(root: Path, videos: int, seed: int = 0) -> Path:
+def _dataset(root: Path, videos: int, seed: int = 0, duration: tuple[float, float] = (3.0, 5.0),
+             workers: int = 1) -> Path:
     from voca_data.synth import make_dataset
 
     if (root / "synth_manifest.json").exists():
         return root
-    # LAV-DF-like: 224 x 224, 3-5 s
+    # LAV-DF-like: 224 x 224
     return make_dataset(root, layout="lavdf", videos=videos, seed=seed, size=(224, 224),
-                        duration_range=(3.0, 5.0), workers=1)
+                        duration_range=duration, workers=workers)
 
 
 def _records(root: Path):
@@ -64,38 +73,112 @@ def _in_thread(fn, *args, **kwargs):
     return out["result"]
 
 
-def pipeline(root: Path, out: Path, arch: str, batch: int, block: int, workers: int,
-             scheduler: str = "threads") -> dict:
-    from voca_data.extract import ExtractConfig, extract, visual_encoder, audio_encoder
+def _config(arch: str, batch: int, block: int, device: str, detector: str = "mtcnn",
+            detect_every: int = 5, **kw):
+    from voca_data.extract import ExtractConfig
 
-    config = ExtractConfig(visual_arch=arch, detector="mtcnn", detect_every=5, block_size=block,
-                           batch_size=batch, device="cpu")
+    return ExtractConfig(visual_arch=arch, detector=detector, detect_every=detect_every,
+                         block_size=block, batch_size=batch, device=device, **kw)
+
+
+def pipeline(root: Path, out: Path, arch: str, batch: int, block: int, cpu_workers: int,
+             device: str = "cpu", detector: str = "mtcnn", **kw) -> dict:
+    """``voca extract``'s pipeline on ``root`` (no finalize); frames/s and stage busy shares."""
+    from voca_data.extract import audio_encoder, extract, resolve_device, visual_encoder
+
+    config = _config(arch, batch, block, device, detector, **kw)
+    dev = resolve_device(device)
     # models are loaded once per process; load them before timing (as a long run amortises it)
-    visual_encoder(config, "cpu"), audio_encoder(config, "cpu")
+    visual_encoder(config, dev), audio_encoder(config, dev)
     records = _records(root)
     t0 = time.perf_counter()
-    extract(records, root, out, config, scheduler=scheduler, workers=workers, finalize=False,
-            progress=False)
+    extract(records, root, out, config, cpu_workers=cpu_workers, finalize=False, progress=False)
     dt = time.perf_counter() - t0
     import zarr
 
     frames = int(np.asarray(zarr.open_array(str(out / "n_frames"), mode="r")[:]).sum())
-    entry = [h for h in zarr.open_group(str(out), mode="r").attrs["history"] if h["action"] == "extract"][-1]
-    task = max(entry.get("task_seconds", 0.0), 1e-9)
-    return {"frames": frames, "seconds": dt, "fps": frames / dt,
-            # share of the block tasks' time spent in the visual encoder / waiting for decoding
-            "encoder_busy": entry.get("task_visual_seconds", 0.0) / task,
-            "waiting": entry.get("task_wait_seconds", 0.0) / task}
+    entry = [h for h in zarr.open_group(str(out), mode="r").attrs["history"]
+             if h["action"] == "extract"][-1]
+    wall = max(entry.get("seconds", dt), 1e-9)  # the run itself (CPU workers' start included)
+    return {"frames": frames, "seconds": wall, "fps": frames / wall, "with_init_seconds": dt,
+            "encoder_busy": entry.get("stage_encoder_busy_seconds", 0.0) / wall,
+            "cpu_busy": entry.get("stage_cpu_busy_seconds", 0.0) / (wall * max(1, cpu_workers)),
+            "writer_busy": entry.get("stage_writer_busy_seconds", 0.0) / wall}
 
 
-def encoder_only(root: Path, arch: str, batch: int, max_frames: int) -> dict:
+def _parts_child(root: str, paths: list, arch_size: int, detect_every: int, max_sides: list,
+                 max_frames: int) -> dict:
+    """In a single-threaded process: seconds of decode, MTCNN on the keyframes (per max_side) and
+    lower-face crops, over ``paths``."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    from voca_data.faces import lower_face_crops, make_detector, track_faces
+    from voca_data.media import decode
+
+    dets = {m: make_detector("mtcnn", max_side=m, threads=1) for m in max_sides}
+    out = {"frames": 0, "decode": 0.0, "track_crop": 0.0, **{f"mtcnn_{m}": 0.0 for m in max_sides},
+           "detected_frames": 0}
+    for path in paths:
+        t = time.perf_counter()
+        v = decode(Path(root) / path, max_frames=max_frames)
+        out["decode"] += time.perf_counter() - t
+        out["frames"] += v.n_frames
+        keyframes = v.frames[::detect_every]
+        out["detected_frames"] += len(keyframes)
+        for m, det in dets.items():
+            t = time.perf_counter()
+            det.detect(keyframes)
+            out[f"mtcnn_{m}"] += time.perf_counter() - t
+        track = track_faces(v.frames, dets[max_sides[0]], every=detect_every)
+        t = time.perf_counter()
+        lower_face_crops(v.frames, track, arch_size)
+        out["track_crop"] += time.perf_counter() - t
+    return out
+
+
+def parts(root: Path, arch_size: int, detect_every: int, max_sides: list[int], videos: int) -> dict:
+    """Per-frame CPU-stage costs on one core (a spawned single-threaded process)."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    from voca_data.extract.pipeline import _SINGLE_THREAD_ENV
+
+    paths = [r.path for r in _records(root)[:videos]]
+    saved = {k: os.environ.get(k) for k in _SINGLE_THREAD_ENV}
+    os.environ.update(_SINGLE_THREAD_ENV)
+    try:
+        with cf.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+            res = pool.submit(_parts_child, str(root), paths, arch_size, detect_every, max_sides,
+                              100000).result()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    n = max(1, res["frames"])
+    per = {"decode_ms": 1e3 * res["decode"] / n, "crop_ms": 1e3 * res["track_crop"] / n}
+    for m in max_sides:
+        per[f"mtcnn_{m}_ms_per_detection"] = 1e3 * res[f"mtcnn_{m}"] / max(1, res["detected_frames"])
+        per[f"mtcnn_{m}_ms_per_frame"] = 1e3 * res[f"mtcnn_{m}"] / n
+    per["cpu_ms_per_frame"] = per["decode_ms"] + per[f"mtcnn_{max_sides[0]}_ms_per_frame"] \
+        + per["crop_ms"]
+    per["frames"] = res["frames"]
+    return per
+
+
+def encoder_only(root: Path, arch: str, batch: int, max_frames: int, device: str = "cpu") -> dict:
     """The visual encoder alone on pre-decoded lower-face crops, same batch size."""
     from voca_data.extract import ExtractConfig, visual_encoder
     from voca_data.faces import lower_face_crops, make_detector, track_faces
     from voca_data.media import decode
 
-    config = ExtractConfig(visual_arch=arch, batch_size=batch, device="cpu")
-    enc = visual_encoder(config, "cpu")
+    from voca_data.extract import resolve_device
+
+    dev = resolve_device(device)
+    config = ExtractConfig(visual_arch=arch, batch_size=batch, device=dev)
+    enc = visual_encoder(config, dev)
     size = int(getattr(enc, "image_size", 224))
     det = make_detector("center")
     crops = []
@@ -106,14 +189,24 @@ def encoder_only(root: Path, arch: str, batch: int, max_frames: int) -> dict:
             break
     crops = np.concatenate(crops)[:max_frames]
     enc.encode(crops[:batch])  # warm-up
+    _sync(dev)
     t0 = time.perf_counter()
     for i in range(0, len(crops), batch):
         enc.encode(crops[i:i + batch])
+    _sync(dev)
     dt = time.perf_counter() - t0
     return {"frames": len(crops), "seconds": dt, "fps": len(crops) / dt}
 
 
-def baseline(root: Path, arch: str, batch: int, work: Path, max_videos: int) -> dict:
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def baseline(root: Path, arch: str, batch: int, work: Path, max_videos: int,
+             device: str = "cpu") -> dict:
     """Today's per-video scripts: sequential; decode; MTCNN on every frame; PNG per crop; embed
     the PNGs; np.savez per video."""
     import cv2
@@ -122,9 +215,12 @@ def baseline(root: Path, arch: str, batch: int, work: Path, max_videos: int) -> 
     from voca_data.faces import FaceTrack, lower_face_crops, make_detector
     from voca_data.media import decode
 
-    config = ExtractConfig(visual_arch=arch, batch_size=batch, device="cpu")
-    enc = visual_encoder(config, "cpu")
-    aenc = audio_encoder(config, "cpu")
+    from voca_data.extract import resolve_device
+
+    dev = resolve_device(device)
+    config = ExtractConfig(visual_arch=arch, batch_size=batch, device=dev)
+    enc = visual_encoder(config, dev)
+    aenc = audio_encoder(config, dev)
     size = int(getattr(enc, "image_size", 224))
     det = make_detector("mtcnn")
     frames_total = 0
@@ -194,7 +290,7 @@ def _pipeline_only(argv: list[str]) -> None:
     t = threading.Thread(target=sample, daemon=True)
     t.start()
     with tempfile.TemporaryDirectory() as d:
-        pipeline(root, Path(d) / "s.zarr", arch, batch, block, 1)
+        pipeline(root, Path(d) / "s.zarr", arch, batch, block, 1)  # RSS of the encoder's process
     done.set()
     t.join()
     print(json.dumps({"models_loaded": before, "peak_during": peak[0],
@@ -264,16 +360,23 @@ def avsync_sweep(dataset: Path, store: Path, splits: tuple[str, ...] = ("dev", "
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (the encoder's device)")
     p.add_argument("--videos", type=int, default=6)
-    p.add_argument("--archs", nargs="+", default=["ViT-S-32", "ViT-B-32"])
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--duration", type=float, nargs=2, default=[3.0, 5.0],
+                   help="video durations drawn from this range (s)")
+    p.add_argument("--arch", "--archs", dest="archs", nargs="+", default=["voca-tiny"])
+    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--block-size", type=int, default=4)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--cpu-workers", type=int, nargs="+", default=[1, 2],
+                   help="pipeline runs, one per count (the first is the scaling reference)")
+    p.add_argument("--detect-every", type=int, default=5)
+    p.add_argument("--max-sides", type=int, nargs="+", default=[480, 112],
+                   help="MTCNN detection sizes measured (the first is the pipeline's)")
+    p.add_argument("--parts-videos", type=int, default=3)
     p.add_argument("--baseline-videos", type=int, default=2)
-    p.add_argument("--encoder-frames", type=int, default=256)
-    p.add_argument("--repeats", type=int, default=2)
-    p.add_argument("--torch-threads", type=int, default=None,
-                   help="torch intra-op threads for every measurement (default: torch's)")
+    p.add_argument("--encoder-frames", type=int, default=512)
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--synth-workers", type=int, default=1)
     p.add_argument("--memory", action="store_true", help="also measure peak memory (two sizes)")
     p.add_argument("--memory-only", action="store_true", help="only the memory table")
     p.add_argument("--memory-videos", type=int, nargs=2, default=[8, 32],
@@ -285,48 +388,84 @@ def main() -> None:
 
     import torch
 
-    if args.torch_threads:
-        torch.set_num_threads(args.torch_threads)
+    from voca_data.extract.pipeline import default_cpu_workers
+
     args.work.mkdir(parents=True, exist_ok=True)
-    root = _dataset(args.work / f"lavdf{args.videos}", args.videos)
-    device = f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+    root = _dataset(args.work / f"lavdf{args.videos}_{args.duration[0]:g}_{args.duration[1]:g}",
+                    args.videos, duration=tuple(args.duration), workers=args.synth_workers)
+    cores = len(os.sched_getaffinity(0))
+    gpu = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "none"
+    device = (f"{platform.processor() or platform.machine()}, {cores} cores, GPU {gpu}, "
+              f"torch threads {torch.get_num_threads()}")
     load_before = os.getloadavg()
-    rows = []
+    lines: list[str] = []
     for arch in ([] if args.memory_only else args.archs):
-        runs: dict[str, list[dict]] = {"pipeline": [], "encoder": [], "baseline": []}
-        # interleaved repeats: the three measurements see the same (shared-machine) load
-        for rep in range(args.repeats):
+        size = 224 if arch != "voca-tiny" else 64
+        part = parts(root, size, args.detect_every, args.max_sides, args.parts_videos)
+        print(json.dumps({"parts": part}), flush=True)
+        runs: dict[str, list[dict]] = {f"pipe{n}": [] for n in args.cpu_workers}
+        runs.update(encoder=[], baseline=[])
+        for rep in range(args.repeats):  # interleaved: the runs see the same (shared) load
             with tempfile.TemporaryDirectory(dir=args.work) as d:
-                runs["pipeline"].append(pipeline(root, Path(d) / "s.zarr", arch, args.batch_size,
-                                                 args.block_size, args.workers))
+                for n in args.cpu_workers:
+                    runs[f"pipe{n}"].append(pipeline(root, Path(d) / f"s{n}.zarr", arch,
+                                                     args.batch_size, args.block_size, n,
+                                                     args.device))
+                    print(json.dumps({"arch": arch, "cpu_workers": n, **runs[f"pipe{n}"][-1]}),
+                          flush=True)
                 runs["encoder"].append(_in_thread(encoder_only, root, arch, args.batch_size,
-                                                  max_frames=args.encoder_frames))
-                runs["baseline"].append(_in_thread(baseline, root, arch, args.batch_size,
-                                                   Path(d) / "baseline", args.baseline_videos))
-            print(json.dumps({"arch": arch, "repeat": rep,
-                              **{k: v[-1] for k, v in runs.items()}}), flush=True)
-        best = {k: max(v, key=lambda r: r["fps"]) for k, v in runs.items()}
-        rows.append((arch, best["pipeline"], best["encoder"], best["baseline"]))
+                                                  args.encoder_frames, args.device))
+                if args.baseline_videos:
+                    runs["baseline"].append(_in_thread(baseline, root, arch, args.batch_size,
+                                                       Path(d) / "baseline", args.baseline_videos,
+                                                       args.device))
+            print(json.dumps({"arch": arch, "repeat": rep, "encoder": runs["encoder"][-1],
+                              "baseline": runs["baseline"][-1] if runs["baseline"] else None}),
+                  flush=True)
+        best = {k: max(v, key=lambda r: r["fps"]) for k, v in runs.items() if v}
+        first = best[f"pipe{args.cpu_workers[0]}"]
+        frames = first["frames"]
+        lines += [f"### {arch}, device {args.device}", "",
+                  f"{args.videos} synthetic 224 px videos of {args.duration[0]:g}-{args.duration[1]:g} s "
+                  f"({frames} frames), random weights, MTCNN every {args.detect_every}th frame "
+                  f"(max side {args.max_sides[0]}), batch {args.batch_size}, block {args.block_size}; "
+                  f"best of {args.repeats}. Machine: {device}.", "",
+                  "CPU stage on one core (single-threaded process, ms per frame): "
+                  f"decode {part['decode_ms']:.2f}, "
+                  + ", ".join(f"MTCNN max side {m} {part[f'mtcnn_{m}_ms_per_detection']:.1f} per "
+                              f"detection = {part[f'mtcnn_{m}_ms_per_frame']:.2f} per frame"
+                              for m in args.max_sides)
+                  + f", crop {part['crop_ms']:.2f}; total "
+                  f"{part['cpu_ms_per_frame']:.2f} ms = {1e3 / part['cpu_ms_per_frame']:.0f} "
+                  "frames/s a core.", "",
+                  "| run | frames/s | ratio | encoder busy | CPU workers busy |",
+                  "| --- | --- | --- | --- | --- |"]
+        ceiling1 = 1e3 / part["cpu_ms_per_frame"]
+        for n in args.cpu_workers:
+            r = best[f"pipe{n}"]
+            ceiling = ceiling1 * n
+            lines.append(f"| pipeline, {n} CPU worker(s) | {r['fps']:.1f} | "
+                         f"{r['fps'] / first['fps']:.2f}x the {args.cpu_workers[0]}-worker run; "
+                         f"{r['fps'] / ceiling:.2f} of the sum-of-parts ceiling ({ceiling:.0f}) | "
+                         f"{100 * r['encoder_busy']:.0f} % | {100 * r['cpu_busy']:.0f} % |")
+        top = max((best[f"pipe{n}"] for n in args.cpu_workers), key=lambda r: r["fps"])
+        enc = best["encoder"]
+        lines.append(f"| visual encoder alone (uint8 crops, batch {args.batch_size}) | "
+                     f"{enc['fps']:.1f} | best pipeline / encoder = {top['fps'] / enc['fps']:.2f} | | |")
+        if "baseline" in best:
+            b = best["baseline"]
+            lines.append(f"| per-video script way ({args.baseline_videos} videos) | {b['fps']:.1f} | "
+                         f"best pipeline / script = {top['fps'] / b['fps']:.1f}x | | |")
+        lines.append("")
+        print("\n".join(lines), flush=True)
     load_after = os.getloadavg()
-    lines = [f"Device: {device}. Dataset: {args.videos} synthetic LAV-DF-like videos (224x224, 3-5 s, "
-             f"25 fps; {rows[0][1]['frames'] if rows else '?'} frames), random weights, MTCNN every 5 frames, batch "
-             f"{args.batch_size}, block {args.block_size}, scheduler threads x{args.workers}. Best of "
-             f"{args.repeats} interleaved runs each; baseline on {args.baseline_videos} videos; encoder "
-             f"alone on {args.encoder_frames} crops. Load average (1 min) {load_before[0]:.1f} before, "
-             f"{load_after[0]:.1f} after (shared machine).", "",
-             "| encoder | pipeline frames/s | encoder alone frames/s | pipeline / encoder | "
-             "baseline frames/s | pipeline / baseline |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    if args.memory_only:
-        lines = [f"Device: {device}."]
-    for arch, pipe, enc, base in rows:
-        lines.append(f"| {arch} | {pipe['fps']:.1f} | {enc['fps']:.1f} | {pipe['fps'] / enc['fps']:.2f} | "
-                     f"{base['fps']:.1f} | {pipe['fps'] / base['fps']:.2f}x |")
+    lines.append(f"Load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
+                 f"default --cpu-workers here would be {default_cpu_workers()}.")
     if args.memory:
         sizes = (args.memory_videos[0], args.memory_videos[1])
-        lines += ["", f"Memory of a fresh process running the pipeline ({args.archs[0]}, MTCNN, threads x1): "
-                  "RSS once the models are loaded, the peak sampled every 50 ms during extraction, "
-                  "and what extraction adds on top of the loaded models.", "",
+        lines += ["", f"Memory of a fresh process running the pipeline ({args.archs[0]}, MTCNN, 1 CPU "
+                  "worker; the encoder's process): RSS once the models are loaded, the peak sampled "
+                  "every 50 ms during extraction, and what extraction adds on top.", "",
                   "| dataset videos | frames | block | batch | RSS, models loaded (MiB) | peak during extraction (MiB) | added by extraction (MiB) |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for n in sizes:
