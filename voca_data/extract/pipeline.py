@@ -94,7 +94,13 @@ def _worker_main(conn: Any, root: str, config: ExtractConfig, max_frames: int,
             shm_spec = (shm.name, crops.shape, crops.dtype.str)
             shm.close()
             prep.crops = None
-        conn.send((seq, prep, shm_spec))
+        try:
+            conn.send((seq, prep, shm_spec))
+        except (BrokenPipeError, OSError):  # the pipeline is gone (killed): leave nothing behind
+            if shm_spec is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    shared_memory.SharedMemory(name=shm_spec[0]).unlink()
+            return
 
 
 class _SharedCrops:
@@ -123,6 +129,7 @@ class _Worker:
     conn: Any
     tasks: collections.deque = field(default_factory=collections.deque)
     busy_since: float = 0.0
+    done: int = 0
 
 
 class _CpuStage:
@@ -137,6 +144,8 @@ class _CpuStage:
         self.ctx = mp.get_context("spawn")
         self.workers: list[_Worker] = []
         self.deaths: collections.Counter = collections.Counter()
+        self.results = 0
+        self.deaths_before_first_result = 0
         self.detector = None
         for _ in range(n):
             self.workers.append(self._start())
@@ -204,6 +213,8 @@ class _CpuStage:
                         self.stats["cpu_busy_seconds"] += now - w.busy_since
                         w.busy_since = now
                         assert task[0] == seq, (task[0], seq)
+                        w.done += 1
+                        self.results += 1
                         results.append((seq, prep, shm_spec))
                 except Exception:  # noqa: BLE001 - EOF or a half-written message: it died
                     dead.append(w)
@@ -217,6 +228,14 @@ class _CpuStage:
                         "another worker", w.process.pid, w.process.exitcode, len(w.tasks))
             self.stats["cpu_worker_deaths"] += 1
             w.conn.close()
+            if w.done == 0 and self.results == 0:
+                self.deaths_before_first_result += 1
+                if self.deaths_before_first_result > self.n + 2:
+                    raise RuntimeError(
+                        f"{self.deaths_before_first_result} CPU worker processes died before any "
+                        f"video was done (last exit code {w.process.exitcode}): see their errors "
+                        "above; fix the environment (or run with --cpu-workers 0) and run the same "
+                        "command again")
             self.workers.remove(w)
             for task in w.tasks:
                 self.deaths[task[0]] += 1
