@@ -43,7 +43,7 @@ def _last_extract(store) -> dict:
 
 
 @pytest.mark.parametrize("cpu_workers", [2, 0])
-def test_pipeline_equals_synchronous_bitwise(dataset, tmp_path, cpu_workers):
+def test_pipeline_equals_synchronous_bitwise(dataset, tmp_path, cpu_workers, capsys):
     root, records, config, ref = dataset
     out = extract(records, root, tmp_path / "p.zarr", config, cpu_workers=cpu_workers,
                   progress=False)
@@ -54,6 +54,13 @@ def test_pipeline_equals_synchronous_bitwise(dataset, tmp_path, cpu_workers):
     for stage in ("cpu", "encoder", "writer"):  # which stage limits the run
         assert h[f"stage_{stage}_busy_seconds"] > 0
         assert f"stage_{stage}_wait_seconds" in h
+    from voca_data.cli import main
+
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    info = capsys.readouterr().out
+    assert f"last extract {h['frames']:,} frames" in info and "frames/s" in info, info
+    assert f"cpu_workers {cpu_workers}" in info
 
 
 def test_cpu_worker_killed_mid_video_is_redone(dataset, tmp_path):
