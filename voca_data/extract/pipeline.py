@@ -385,7 +385,10 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
     def block_done(result: dict) -> None:
         results.append(result)
         if on_block is not None:
-            on_block(result)
+            try:
+                on_block(result)
+            except Exception as e:  # noqa: BLE001 - a progress display must not stop the writer
+                log.warning("progress callback failed: %s: %s", type(e).__name__, e)
 
     # models first (a bad setting fails before any worker starts)
     to_writer: "queue.Queue[Any]" = queue.Queue(maxsize=2)
@@ -457,7 +460,7 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
                 next_seq += 1
             if not cpu.n and not tasks and next_seq < total and not pending:
                 break  # pragma: no cover - nothing can arrive
-            if cpu.n and not got and not redo and in_flight[0] >= max_in_flight:
+            if not got and not redo and in_flight[0] >= max_in_flight:
                 time.sleep(0.005)  # the encoders are behind: wait for them
     finally:
         cpu.close()
