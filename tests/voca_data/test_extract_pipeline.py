@@ -147,3 +147,21 @@ def test_resume_refuses_other_settings_and_a_relabelled_manifest(tmp_path, capsy
     assert "min_face_size: store 24, requested 30" in capsys.readouterr().err
     assert main(["extract", "lavdf", str(root), str(out), "--min-face-size", "24", "--device",
                  "cpu", "--no-progress"]) == 0
+
+
+def test_two_encoder_lanes_equal_one(dataset, tmp_path):
+    """Two encoders (the multi-GPU path: blocks dealt round-robin, here two CPU lanes) write the
+    same store."""
+    from voca_data.extract import finalize_store, run_pipeline
+    from voca_data.extract.create import _create_store
+
+    root, records, config, ref = dataset
+    out = tmp_path / "two.zarr"
+    writer = _create_store(records, root, out, config, None, progress=False)
+    writer.prepare_for_writing()
+    blocks = writer.pending_blocks()
+    assert len(blocks) == 3
+    summary = run_pipeline(out, blocks, root, config, ["cpu", "cpu"], cpu_workers=1)
+    assert summary["devices"] == ["cpu", "cpu"] and sorted(summary["written_blocks"]) == blocks
+    finalize_store(out, config)
+    assert_stores_equal(ref, out, skip=())
