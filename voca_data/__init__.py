@@ -5,10 +5,10 @@
 >>> ds.sel(split="test")                      # doctest: +SKIP
 """
 
-from .reader import IncompleteStoreWarning, StoreError, open
+from .store.reader import IncompleteStoreWarning, StoreError, open
 from .records import VideoRecord, frame_labels
-from .schema import SCHEMA_VERSION
-from .writer import StoreWriter, init
+from .store.schema import SCHEMA_VERSION
+from .store.writer import StoreWriter, init
 
 __all__ = [
     "open", "init", "StoreWriter", "VideoRecord", "frame_labels", "SCHEMA_VERSION",

@@ -3,7 +3,7 @@
 Each block task (:func:`extract_block`) decodes its videos, tracks the face and crops the lower
 face, embeds the crops with the visual encoder (batches filled across the block's videos), embeds
 the audio, computes ``visual_similarity`` and writes the block's whole shards with
-:meth:`voca_data.writer.StoreWriter.write_block` (``status`` last). A background thread decodes and
+:meth:`voca_data.store.writer.StoreWriter.write_block` (``status`` last). A background thread decodes and
 crops the next videos of the block while the encoders run. A bad video becomes
 ``status = failed`` with the reason in ``error``; the rest of the block goes on.
 
@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from . import schema
+from .store import schema
 from .records import VideoRecord
 
 log = logging.getLogger(__name__)
@@ -322,7 +322,7 @@ def extract_block(store: str | os.PathLike, block: int, root: str | os.PathLike,
     >>> extract_block("s.zarr", 0, "/data/LAV-DF", ExtractConfig(visual_arch="voca-tiny"))  # doctest: +SKIP
     {'block': 0, 'videos': 64, 'frames': 20125, 'failed': 1, 'seconds': 41.2}
     """
-    from .writer import StoreWriter
+    from .store.writer import StoreWriter
 
     t0 = time.perf_counter()
     writer = StoreWriter(store)
@@ -483,7 +483,7 @@ def _dataset_provenance(records: Sequence[VideoRecord], root: Path,
 
 def _create_store(records: Sequence[VideoRecord], root: Path, out: Path, config: ExtractConfig,
                   dataset_info: Mapping[str, Any] | None, progress: bool) -> Any:
-    from .writer import StoreWriter, init
+    from .store.writer import StoreWriter, init
 
     estimates = _probe_all(records, root, config.fps, progress)
     # a little slack: metadata can under-state; decode cuts at the store extent with a note
@@ -512,7 +512,7 @@ def _create_store(records: Sequence[VideoRecord], root: Path, out: Path, config:
 
 
 def _open_existing(records: Sequence[VideoRecord] | None, out: Path, config: ExtractConfig) -> Any:
-    from .writer import StoreWriter
+    from .store.writer import StoreWriter
 
     writer = StoreWriter(out)
     stored = writer.attrs.get("extraction") or {}
@@ -631,7 +631,7 @@ def finalize_store(store: str | os.PathLike, config: ExtractConfig | None = None
     True
     """
     from .avsync import finalize_hook
-    from .writer import StoreWriter
+    from .store.writer import StoreWriter
 
     writer = StoreWriter(store)
     if config is None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import schema
+from .store import schema
 
 log = logging.getLogger(__name__)
 

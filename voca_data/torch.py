@@ -40,7 +40,7 @@ import torch
 import zarr
 from torch.utils.data import Dataset, WeightedRandomSampler
 
-from . import schema
+from .store import schema
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ def is_store(path: str | Path) -> bool:
     if path.is_dir():
         return (path / "zarr.json").exists()
     if path.is_file():
-        from voca_data.reader import is_hdf5
+        from voca_data.store.reader import is_hdf5
 
         return is_hdf5(path)
     return False

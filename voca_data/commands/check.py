@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from voca_data.check import check_store
+    from voca_data.store.check import check_store
 
     problems = check_store(args.store, progress=not args.no_progress)
     if problems:

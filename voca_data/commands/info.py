@@ -60,7 +60,7 @@ def summary(ds: Any, path: Path) -> str:
     """The text ``voca info`` prints for an opened store."""
     import numpy as np
 
-    from voca_data import schema
+    from voca_data.store import schema
 
     a = ds.attrs
     status = np.asarray(ds["status"].values)

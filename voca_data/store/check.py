@@ -1,10 +1,10 @@
-"""Content checks of a store: everything :func:`voca_data.schema.validate` cannot see from the
+"""Content checks of a store: everything :func:`voca_data.store.schema.validate` cannot see from the
 metadata alone. Reads the per-frame arrays block by block, so memory stays bounded by one block
 whatever the store's size. Works on Zarr stores and HDF5 files alike.
 
 What is checked (each problem is one line naming the variable and the video):
 
-* the schema (:func:`voca_data.schema.validate`): attributes, variables, dims, dtypes, extents;
+* the schema (:func:`voca_data.store.schema.validate`): attributes, variables, dims, dtypes, extents;
 * per video: ``video_id`` non-empty and unique; ``path`` relative, inside the root; ``status`` in
   {0 pending, 1 ok, 2 failed}; ``label``/``modify_video``/``modify_audio`` in {-1, 0, 1};
   ``n_frames`` within ``[0, frame]``; ``n_fakes`` within ``[0, segment]``; ``fake_periods``
@@ -18,7 +18,7 @@ What is checked (each problem is one line naming the variable and the video):
 
 Example
 -------
->>> from voca_data.check import check_store
+>>> from voca_data.store.check import check_store
 >>> problems = check_store("lavdf.zarr")     # doctest: +SKIP
 >>> problems                                  # doctest: +SKIP
 []
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import schema
-from .records import ManifestError, check_relative_path, video_frame_labels
+from ..records import ManifestError, check_relative_path, video_frame_labels
 
 log = logging.getLogger(__name__)
 
