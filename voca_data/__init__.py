@@ -7,7 +7,7 @@
 """
 
 from .store import backend as _backend  # noqa: F401  (registers the ds.voca accessor)
-from .store.handle import Location, Store, StoreReadError
+from .store.handle import SPLIT_ALIASES, Location, Store, StoreReadError
 from .store.reader import IncompleteStoreWarning, StoreError, open
 from .records import VideoRecord, frame_labels
 from .store.schema import SCHEMA_VERSION
@@ -15,5 +15,5 @@ from .store.writer import StoreWriter, init
 
 __all__ = [
     "open", "init", "StoreWriter", "VideoRecord", "frame_labels", "SCHEMA_VERSION",
-    "StoreError", "IncompleteStoreWarning", "Store", "Location", "StoreReadError",
+    "StoreError", "IncompleteStoreWarning", "Store", "Location", "StoreReadError", "SPLIT_ALIASES",
 ]
