@@ -567,7 +567,7 @@ class Store:
             "dims": {k: self.sizes.get(k, 0) for k in ("visual_dim", "audio_dim", "segment")},
             "block_size": self.attrs.get("block_size"),
             "encoders": self.encoders,
-            "statistics_split": (self._ds[stats[0]].attrs.get("split") if stats else None),
+            "statistics_split": (self._ds[stats[0]].attrs.get("split", "?") if stats else None),
             "splits": table,
             "history": [{"action": h.get("action"), "time": h.get("time")}
                         for h in (self.attrs.get("history") or [])],
