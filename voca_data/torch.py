@@ -111,6 +111,12 @@ class _ZarrReader:
         return out
 
 
+#: retries of one remote request by tensorstore before the read fails (then StoreReadError)
+_TS_RETRIES = {"max_retries": 3, "initial_delay": "0.1s", "max_delay": "1s"}
+#: seconds one item's reads may take before they fail (a server that accepts but never answers)
+READ_TIMEOUT_S = 120.0
+
+
 class _TensorstoreReader:
     """tensorstore's ``zarr3`` driver (file, http, gcs, s3 kvstores): reads of one item are issued
     together, then awaited."""
@@ -123,6 +129,11 @@ class _TensorstoreReader:
             {
                 "cache_pool": {"total_bytes_limit": int(cache_bytes)},  # keeps shard indexes
                 "data_copy_concurrency": {"limit": 1},  # DataLoader workers are the parallelism
+                # a server that is gone is an error after a few quick retries, never a hang
+                **{
+                    f"{kind}_request_retries": dict(_TS_RETRIES)
+                    for kind in ("http", "s3", "gcs")
+                },
             }
         )
         self.arrays = {}
@@ -146,7 +157,7 @@ class _TensorstoreReader:
         out = {}
         for n, f in futures.items():
             try:
-                out[n] = np.asarray(f.result())
+                out[n] = np.asarray(f.result(timeout=READ_TIMEOUT_S))
             except Exception as exc:  # tensorstore raises ValueError/OSError-like errors
                 shards = self.arrays[n].chunk_layout.write_chunk.shape
                 raise StoreReadError(
