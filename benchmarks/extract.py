@@ -323,7 +323,7 @@ def avsync_sweep(dataset: Path, store: Path, splits: tuple[str, ...] = ("dev", "
     import zarr
 
     from voca_data import avsync
-    from voca_data.writer import StoreWriter
+    from voca_data.store.writer import StoreWriter
 
     manifest = json.loads((dataset / "synth_manifest.json").read_text())
     kind_of = {e["file"]: e["kind"] for e in manifest["entries"]}

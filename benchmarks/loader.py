@@ -5,7 +5,7 @@
 Builds, under ``benchmarks/_work/`` (removed afterwards unless ``--keep``), ``N`` videos of
 50-500 frames with 512 visual + 1024 audio dims as
 
-* a voca store (``voca_data.writer``: fp16, Blosc zstd, sharded Zarr v3), and
+* a voca store (``voca_data.store.writer``: fp16, Blosc zstd, sharded Zarr v3), and
 * the LAV-DF npz layout ``ROOT/<split>/<id>/visual_embeddings.npz`` (``embeddings`` float32,
   ``frame_labels``, ``paths``) + ``audio_embeddings.npz`` (``embeddings``), one ``np.savez`` each,
 
@@ -80,9 +80,9 @@ def build(work: Path, n_videos: int, seed: int = 0) -> tuple[Path, Path]:
     """The same random features as a voca store and as an npz folder tree."""
     from tqdm import tqdm
 
-    from voca_data import schema
+    from voca_data.store import schema
     from voca_data.records import frame_labels
-    from voca_data.writer import init
+    from voca_data.store.writer import init
 
     store, npz_root = work / "store.zarr", work / "npz"
     recs = _records(n_videos, seed)
@@ -268,9 +268,9 @@ print(json.dumps({
 def build_big(path: Path, n_videos: int, max_frames: int, seed: int = 0) -> None:
     """A finalized store of ``n_videos`` ok videos with tiny dims and no frame data written (only
     per-video variables matter to ``open``)."""
-    from voca_data import schema
+    from voca_data.store import schema
     from voca_data.records import VideoRecord
-    from voca_data.writer import init
+    from voca_data.store.writer import init
 
     rng = np.random.default_rng(seed)
     splits = rng.choice(["train", "dev", "test"], size=n_videos, p=[0.7, 0.1, 0.2])
@@ -284,7 +284,7 @@ def build_big(path: Path, n_videos: int, max_frames: int, seed: int = 0) -> None
     w.array("duration")[:] = n_frames / 25.0
     w.array("source_fps")[:] = np.full(n_videos, 25.0, np.float32)
     w.array("status")[:] = np.full(n_videos, schema.OK, np.int8)
-    logging.getLogger("voca_data.writer").setLevel(logging.ERROR)
+    logging.getLogger("voca_data.store.writer").setLevel(logging.ERROR)
     w.finalize(stats_split="none")  # no frames written: skip the statistics pass
 
 

@@ -19,7 +19,7 @@ the store's frames were scored.
 
 Example
 -------
->>> from voca_data.writer import StoreWriter
+>>> from voca_data.store.writer import StoreWriter
 >>> from voca_data.avsync import AVSyncConfig, finalize_hook
 >>> w = StoreWriter("lavdf.zarr")                                    # doctest: +SKIP
 >>> w.finalize(hooks=[finalize_hook(AVSyncConfig(window=9))])         # doctest: +SKIP
@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from . import schema
+from .store import schema
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "extract": "voca_data.commands.extract",
     "finalize": "voca_data.commands.finalize",
     "preview": "voca_data.commands.preview",
+    "publish": "voca_data.commands.publish",
     "train": "voca_models.commands.train",
     "evaluate": "voca_models.commands.evaluate",
     "infer": "voca_models.commands.infer",

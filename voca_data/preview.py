@@ -17,37 +17,28 @@ from typing import Any
 
 import numpy as np
 
-from . import schema
+from .store import schema
 
 log = logging.getLogger(__name__)
 
 __all__ = ["contact_sheet", "load_video_features"]
 
 
-def _index_of(ids: np.ndarray, video_id: str, store: Path) -> int:
-    hits = np.flatnonzero(np.array([str(x) for x in ids]) == video_id)
-    if hits.size == 0:
-        sample = ", ".join(str(x) for x in ids[:3])
-        raise KeyError(f"{store} has no video {video_id!r} (ids look like: {sample} ...)")
-    return int(hits[0])
+def load_video_features(store: str | os.PathLike | Any, video_id: str) -> dict[str, Any]:
+    """Per-video and per-frame values of one video (cut to its ``n_frames``); ``store`` is a
+    path, URL or :class:`voca_data.Store`."""
+    from .store.handle import Store
 
-
-def load_video_features(store: str | os.PathLike, video_id: str) -> dict[str, Any]:
-    """Per-video and per-frame values of one video (cut to its ``n_frames``)."""
-    import zarr
-
-    store = Path(store)
-    if not (store / "zarr.json").exists():
-        raise FileNotFoundError(f"{store} is not a voca store (no zarr.json)")
-    group = zarr.open_group(str(store), mode="r")
-    k = _index_of(group["video_id"][:], video_id, store)
-    n = int(group["n_frames"][k])
+    handle = Store.open(store)
+    k = handle.index_of(video_id)
+    n = int(handle.n_frames[k])
+    ds = handle.dataset
     out: dict[str, Any] = {"index": k, "video_id": video_id, "n_frames": n,
-                           "path": str(group["path"][k]), "status": int(group["status"][k]),
-                           "error": str(group["error"][k]), "label": int(group["label"][k]),
-                           "attrs": dict(group.attrs), "fps": float(group.attrs.get("fps", 25.0))}
-    for name in ("face_box", "face_score", "frame_label", "visual_similarity", "av_similarity"):
-        out[name] = np.asarray(group[name][k, :n])
+                           "path": str(ds["path"].values[k]), "status": int(handle.status[k]),
+                           "error": str(ds["error"].values[k]), "label": int(handle.labels[k]),
+                           "attrs": dict(handle.attrs), "fps": handle.fps}
+    names = ("face_box", "face_score", "frame_label", "visual_similarity", "av_similarity")
+    out.update(handle.read(k, [m for m in names if m in handle.frame_variables], 0, n))
     return out
 
 

@@ -11,10 +11,10 @@ from typing import Sequence
 
 import numpy as np
 
-from . import schema
+from .store import schema
 from .extract import cosine_to_previous
 from .records import VideoRecord, frame_labels
-from .writer import StoreWriter, init
+from .store.writer import StoreWriter, init
 
 
 def random_records(

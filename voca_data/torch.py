@@ -40,7 +40,8 @@ import torch
 import zarr
 from torch.utils.data import Dataset, WeightedRandomSampler
 
-from . import schema
+from .store import schema
+from .store.handle import Location, Store, StoreReadError, read_error
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +80,17 @@ def available_engines() -> list[str]:
 
 # --------------------------------------------------------------------------------------- engines
 class _ZarrReader:
-    """zarr-python, optionally with the zarrs (Rust) codec pipeline; all arrays of one item are
-    read concurrently in one trip through zarr's event loop."""
+    """zarr-python (local files or any fsspec URL), optionally with the zarrs (Rust) codec
+    pipeline; all arrays of one item are read concurrently in one trip through zarr's event loop."""
 
-    def __init__(self, path: Path, names: Sequence[str], zarrs: bool = False):
+    def __init__(self, location: Location, names: Sequence[str], zarrs: bool = False):
         config = {"codec_pipeline.path": "zarrs.ZarrsCodecPipeline"} if zarrs else {}
+        store = location.zarr_store()
+        self.url = location.url
         # the codec pipeline is bound when an array is opened: no global setting is left behind
         with zarr.config.set(config):
             self.arrays = {
-                n: zarr.open_array(str(path / n), mode="r", zarr_format=3) for n in names
+                n: zarr.open_array(store, path=n, mode="r", zarr_format=3) for n in names
             }
 
     def read(self, video: int, start: int, stop: int) -> dict[str, np.ndarray]:
@@ -96,40 +99,103 @@ class _ZarrReader:
         sel = (video, slice(start, stop))
 
         async def gather() -> list[Any]:
-            return await asyncio.gather(*(a.async_array.getitem(sel) for a in self.arrays.values()))
+            return await asyncio.gather(
+                *(a.async_array.getitem(sel) for a in self.arrays.values()), return_exceptions=True
+            )
 
-        return {n: np.asarray(x) for n, x in zip(self.arrays, sync(gather()))}
+        out = {}
+        for (name, arr), value in zip(self.arrays.items(), sync(gather())):
+            if isinstance(value, BaseException):
+                raise read_error(self.url, name, arr, video, start, stop, value) from value
+            out[name] = np.asarray(value)
+        return out
+
+
+#: retries of one remote request by tensorstore before the read fails (then StoreReadError)
+_TS_RETRIES = {"max_retries": 3, "initial_delay": "0.1s", "max_delay": "1s"}
+#: seconds one item's reads may take before they fail (a server that accepts but never answers)
+READ_TIMEOUT_S = 120.0
 
 
 class _TensorstoreReader:
-    """tensorstore's ``zarr3`` driver: reads of one item are issued together, then awaited."""
+    """tensorstore's ``zarr3`` driver (file, http, gcs, s3 kvstores): reads of one item are issued
+    together, then awaited."""
 
-    def __init__(self, path: Path, names: Sequence[str], cache_bytes: int = 16 << 20):
+    def __init__(self, location: Location, names: Sequence[str], cache_bytes: int = 16 << 20):
         import tensorstore as ts
 
+        self.url = location.url
         context = ts.Context(
             {
                 "cache_pool": {"total_bytes_limit": int(cache_bytes)},  # keeps shard indexes
                 "data_copy_concurrency": {"limit": 1},  # DataLoader workers are the parallelism
+                # a server that is gone is an error after a few quick retries, never a hang
+                **{
+                    f"{kind}_request_retries": dict(_TS_RETRIES)
+                    for kind in ("http", "s3", "gcs")
+                },
             }
         )
-        self.arrays = {
-            n: ts.open(
+        self.arrays = {}
+        for n in names:
+            kvstore = location.tensorstore_kvstore(n)
+            if kvstore is None:
+                raise ValueError(f"{location.url}: tensorstore has no driver for this location")
+            self.arrays[n] = ts.open(
                 {
                     "driver": "zarr3",
-                    "kvstore": {"driver": "file", "path": str(path / n)},
+                    "kvstore": kvstore,
                     "recheck_cached_data": False,
                     "recheck_cached_metadata": False,
                 },
                 read=True,
                 context=context,
             ).result()
-            for n in names
-        }
 
     def read(self, video: int, start: int, stop: int) -> dict[str, np.ndarray]:
         futures = {n: a[video, start:stop].read() for n, a in self.arrays.items()}
-        return {n: np.asarray(f.result()) for n, f in futures.items()}
+        out = {}
+        for n, f in futures.items():
+            try:
+                out[n] = np.asarray(f.result(timeout=READ_TIMEOUT_S))
+            except Exception as exc:  # tensorstore raises ValueError/OSError-like errors
+                shards = self.arrays[n].chunk_layout.write_chunk.shape
+                raise StoreReadError(
+                    f"{self.url}: reading {n!r} of video {video} frames {start}:{stop} (chunk "
+                    f"{n}/c/{video // shards[0]}/{start // shards[1]}"
+                    f"{'/0' * (len(shards) - 2)}) failed: {exc}. Check that the store is "
+                    f"reachable and intact (`voca check {self.url}`)"
+                ) from exc
+        return out
+
+
+class _H5Reader:
+    """h5py on an HDF5 store (``voca convert``), opened in the reading process."""
+
+    def __init__(self, location: Location, names: Sequence[str]):
+        import h5py
+
+        self.url = location.url
+        if location.is_remote:
+            import fsspec
+
+            self._file = h5py.File(
+                fsspec.open(location.url, mode="rb", **dict(location.storage_options)).open(), "r"
+            )
+        else:
+            self._file = h5py.File(location.url, "r")
+        self.arrays = {n: self._file[n] for n in names}
+
+    def read(self, video: int, start: int, stop: int) -> dict[str, np.ndarray]:
+        out = {}
+        for n, a in self.arrays.items():
+            try:
+                out[n] = np.asarray(a[video, start:stop])
+            except Exception as exc:  # noqa: BLE001 - h5py raises OSError/ValueError
+                raise StoreReadError(
+                    f"{self.url}: reading {n!r} of video {video} frames {start}:{stop} failed: {exc}"
+                ) from exc
+        return out
 
 
 # tensorstore and zarrs run their own native thread pools, which do not survive a fork: a forked
@@ -174,13 +240,15 @@ def _resolve_engine(engine: str) -> str:
     return chosen
 
 
-def _open_reader(engine: str, path: Path, names: Sequence[str]) -> Any:
+def _open_reader(engine: str, location: Location, names: Sequence[str]) -> Any:
+    if location.format == "hdf5":
+        return _H5Reader(location, names)
     if engine == "tensorstore":
-        return _TensorstoreReader(path, names)
+        return _TensorstoreReader(location, names)
     if engine == "zarrs":
-        return _ZarrReader(path, names, zarrs=True)
+        return _ZarrReader(location, names, zarrs=True)
     if engine == "zarr":
-        return _ZarrReader(path, names, zarrs=False)
+        return _ZarrReader(location, names, zarrs=False)
     raise ValueError(f"unknown engine {engine!r}: expected one of {('auto', *ENGINES)}")
 
 
@@ -191,8 +259,10 @@ class VideoDataset(Dataset):
     Parameters
     ----------
     store:
-        Path of a Zarr store written by voca (or an ``xarray.Dataset`` from ``voca_data.open``,
-        whose source path is used).
+        A store's path (Zarr directory or HDF5 file), its URL (``http(s)://``, ``s3://``,
+        ``gs://``, ``hf://``, ...; credentials in ``storage_options``), a :class:`voca_data.Store`,
+        or an ``xarray.Dataset`` from ``voca_data.open`` (its source is used). Each DataLoader
+        worker reopens the store itself.
     split:
         A split name (``"train"``), a list of names, or ``None`` for every split.
     window:
@@ -222,7 +292,11 @@ class VideoDataset(Dataset):
         Keep only the first ``max_videos`` selected videos (store order), for quick runs.
     engine:
         ``"auto"`` (fastest installed, see :data:`ENGINES`), ``"tensorstore"``, ``"zarrs"`` or
-        ``"zarr"``. All give identical tensors.
+        ``"zarr"``. All give identical tensors. A location tensorstore has no driver for (e.g.
+        ``hf://``, S3 with keys in ``storage_options``) is read with zarr-python through fsspec;
+        HDF5 stores with h5py.
+    storage_options:
+        fsspec options for a URL (credentials, endpoint), as in :func:`voca_data.open`.
 
     Items
     -----
@@ -247,7 +321,7 @@ class VideoDataset(Dataset):
 
     def __init__(
         self,
-        store: str | Path | Any,
+        store: str | Path | Store | Any,
         split: str | Sequence[str] | None = "train",
         window: int | None = 512,
         stride: int | None = None,
@@ -256,22 +330,14 @@ class VideoDataset(Dataset):
         random_crop: bool = False,
         max_videos: int | None = None,
         engine: str = "auto",
+        storage_options: Mapping[str, Any] | None = None,
     ):
-        if not isinstance(store, (str, Path)) and hasattr(store, "attrs"):  # an opened Dataset
-            source = store.attrs.get("source")
-            if not source:
-                raise ValueError(
-                    "VideoDataset needs a store path; this Dataset has no 'source' attribute"
-                )
-            store = source
-        self.path = Path(store)
-        if not self.path.exists():
-            raise FileNotFoundError(f"{self.path}: no such store")
-        if not (self.path / "zarr.json").exists():
-            raise ValueError(
-                f"{self.path}: VideoDataset reads Zarr stores (a directory with zarr.json); convert an "
-                "HDF5 store with `voca convert IN.h5 OUT.zarr`"
-            )
+        handle = Store.open(store, storage_options)
+        #: where the store lives (what each worker reopens); ``path``: its path or URL
+        self.location: Location = handle.location
+        self.path: Path | str = (
+            handle.url if handle.location.is_remote else Path(handle.url)
+        )
         if window is not None and int(window) < 1:
             raise ValueError(f"window must be a positive number of frames or None, got {window}")
         if stride is not None and int(stride) < 1:
@@ -288,40 +354,27 @@ class VideoDataset(Dataset):
         #: the engine this process reads with (set on the first item read in each process)
         self.active_engine: str | None = None
 
-        group = zarr.open_group(str(self.path), mode="r", zarr_format=3)
-        self.attrs: dict[str, Any] = dict(group.attrs)
-        if self.attrs.get("voca_schema") is None:
-            raise ValueError(f"{self.path} has no 'voca_schema' attribute: not a voca store")
-        if int(self.attrs["voca_schema"]) > schema.SCHEMA_VERSION:
-            raise ValueError(
-                f"{self.path} uses store schema {self.attrs['voca_schema']}, newer than the "
-                f"{schema.SCHEMA_VERSION} this version of voca reads: upgrade voca"
-            )
-        members = set(group.array_keys())
+        self.attrs: dict[str, Any] = dict(handle.attrs)
         self.feature_dims: dict[str, int] = {}
         for name in self.features:
             if name == "frame_label":
                 raise ValueError("frame_label is always returned; do not list it in features")
-            if name not in members:
+            if name not in handle.dataset.variables:
                 raise ValueError(
                     f"{self.path} has no variable {name!r}; per-frame variables: "
-                    f"{sorted(self._frame_variables(group))}"
+                    f"{sorted(handle.frame_variables)}"
                 )
-            arr = group[name]
-            dims = tuple(arr.metadata.dimension_names or ())
-            if dims[:2] != ("video", "frame") or arr.ndim > 3:
+            if name not in handle.frame_variables or handle.dataset[name].ndim > 3:
                 raise ValueError(
-                    f"{name!r} in {self.path} is not a per-frame variable (dims {dims})"
+                    f"{name!r} in {self.path} is not a per-frame variable "
+                    f"(dims {handle.dataset[name].dims})"
                 )
-            self.feature_dims[name] = int(arr.shape[2]) if arr.ndim == 3 else 1
-        self.n_frames_max = int(group["frame_label"].shape[1])
+            self.feature_dims[name] = handle.feature_dims[name]
+        self.n_frames_max = int(handle.sizes["frame"])
 
-        # per-video metadata: small, read once
-        status = np.asarray(group["status"][:])
-        n_frames = np.asarray(group["n_frames"][:]).astype(np.int64)
-        splits = np.asarray(group["split"][:])  # numpy StringDType: compares with ==
-        labels = np.asarray(group["label"][:]).astype(np.int64)
-        ids = np.asarray(group["video_id"][:])
+        # per-video metadata: small, read once by the Store handle
+        status, n_frames, splits = handle.status, handle.n_frames, handle.splits
+        labels, ids = handle.labels, handle.video_ids
         chosen = np.ones(status.shape, dtype=bool)
         if split is not None:
             wanted = [split] if isinstance(split, str) else list(split)
@@ -358,7 +411,7 @@ class VideoDataset(Dataset):
         self._store_ids = ids  # store index -> id, for id_of
         self._store_labels = labels
 
-        self.stats = self._load_stats(group, normalize)
+        self.stats = self._load_stats(handle, normalize)
         self._norm = {
             f: (
                 self.stats[f"{f}_mean"].astype(np.float32),
@@ -394,27 +447,20 @@ class VideoDataset(Dataset):
         return engine
 
     @staticmethod
-    def _frame_variables(group: Any) -> list[str]:
-        return [
-            n
-            for n in group.array_keys()
-            if tuple(group[n].metadata.dimension_names or ())[:2] == ("video", "frame")
-        ]
-
-    @staticmethod
     def _safe_std(std: np.ndarray) -> np.ndarray:
         std = np.asarray(std, dtype=np.float64)
         return np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
 
     def _load_stats(
-        self, group: Any, normalize: bool | Mapping[str, Any]
+        self, handle: Store, normalize: bool | Mapping[str, Any]
     ) -> dict[str, np.ndarray] | None:
         wanted = [f for f in _STAT_FEATURES if f in self.features]
         if normalize is False or normalize is None:
             return None
         if normalize is True:
+            stored = handle.stats
             missing = [
-                f"{f}_{s}" for f in wanted for s in ("mean", "std") if f"{f}_{s}" not in group
+                f"{f}_{s}" for f in wanted for s in ("mean", "std") if f"{f}_{s}" not in stored
             ]
             if missing:
                 raise ValueError(
@@ -422,7 +468,7 @@ class VideoDataset(Dataset):
                     f"`voca finalize {self.path}` (or pass normalize=False for raw features)"
                 )
             stats = {
-                f"{f}_{s}": np.asarray(group[f"{f}_{s}"][:], dtype=np.float32)
+                f"{f}_{s}": stored[f"{f}_{s}"]
                 for f in wanted
                 for s in ("mean", "std")
             }
@@ -475,9 +521,15 @@ class VideoDataset(Dataset):
     def _get_reader(self) -> Any:
         pid = os.getpid()
         if self._reader is None or self._reader_pid != pid:
-            self.active_engine = _resolve_engine(self.engine)
+            if self.location.format == "hdf5":
+                self.active_engine = "h5py"
+            elif self.location.tensorstore_kvstore("frame_label") is None:
+                # tensorstore has no driver for this location: zarr-python through fsspec
+                self.active_engine = "zarrs" if self.engine == "zarrs" else "zarr"
+            else:
+                self.active_engine = _resolve_engine(self.engine)
             self._reader = _open_reader(
-                self.active_engine, self.path, [*self.features, "frame_label"]
+                self.active_engine, self.location, [*self.features, "frame_label"]
             )
             self._reader_pid = pid
             log.debug("%s: opened with engine %s in process %d", self.path, self.active_engine, pid)

@@ -1,7 +1,8 @@
 """Glue between a store and the models: split names, checks before training, datasets, loaders.
 
-Stores are read only through voca_data's public API (:func:`voca_data.open` for per-video
-metadata and statistics, :class:`voca_data.torch.VideoDataset` for per-frame tensors).
+Stores are read only through voca_data's public API (the :class:`voca_data.Store` handle for
+per-video metadata, statistics and reads, :class:`voca_data.torch.VideoDataset` for per-frame
+tensors); a store may be a path, a URL or an opened ``Store``.
 
 >>> from voca_models.data import StoreInfo
 >>> info = StoreInfo.load("lavdf.zarr")                        # doctest: +SKIP
@@ -12,7 +13,6 @@ metadata and statistics, :class:`voca_data.torch.VideoDataset` for per-frame ten
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -27,11 +27,7 @@ log = logging.getLogger(__name__)
 __all__ = ["StoreInfo", "SPLIT_ALIASES", "make_dataset", "to_device"]
 
 #: split names looked for when a role's split is not given, in order (LAV-DF, FFDV, folder)
-SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
-    "train": ("train", "trainset", "training"),
-    "dev": ("dev", "val", "valset", "validation", "valid"),
-    "test": ("test", "testset"),
-}
+SPLIT_ALIASES: dict[str, tuple[str, ...]] = voca_data.SPLIT_ALIASES
 
 #: store attributes copied into a checkpoint (where the features came from)
 PROVENANCE_KEYS = (
@@ -47,7 +43,7 @@ PROVENANCE_KEYS = (
     "voca_version",
 )
 
-OK = 1
+OK = voca_data.Store.OK
 
 
 @dataclass
@@ -66,38 +62,33 @@ class StoreInfo:
     frame_variables: tuple[str, ...]
     stats: dict[str, np.ndarray] = field(default_factory=dict)
 
+    store: Any = None  #: the :class:`voca_data.Store` this was read from
+
     @classmethod
-    def load(cls, store: str | Path) -> "StoreInfo":
-        path = Path(store)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", voca_data.IncompleteStoreWarning)
-            ds = voca_data.open(path)
-        frame_vars = tuple(n for n, v in ds.data_vars.items() if v.dims[:2] == ("video", "frame"))
+    def load(cls, store: str | Path | Any,
+             storage_options: Mapping[str, Any] | None = None) -> "StoreInfo":
+        """Read from a path, URL or :class:`voca_data.Store` (opened once, kept in ``.store``)."""
+        handle = voca_data.Store.open(store, storage_options)
         dims = {
-            "visual": int(ds.sizes.get("visual_dim", 0)),
-            "audio": int(ds.sizes.get("audio_dim", 0)),
+            "visual": int(handle.sizes.get("visual_dim", 0)),
+            "audio": int(handle.sizes.get("audio_dim", 0)),
         }
-        for n in frame_vars:
-            if n not in dims and ds[n].ndim == 2:
+        for n, d in handle.feature_dims.items():
+            if n not in dims and d == 1:
                 dims[n] = 1
-        stats = {}
-        for f in ("visual", "audio"):
-            for s in ("mean", "std"):
-                name = f"{f}_{s}"
-                if name in ds:
-                    stats[name] = np.asarray(ds[name].values, dtype=np.float32)
         return cls(
-            path=path,
-            splits=np.array([str(s) for s in ds["split"].values.tolist()], dtype=object),
-            labels=np.asarray(ds["label"].values).astype(np.int64),
-            status=np.asarray(ds["status"].values).astype(np.int64),
-            n_frames=np.asarray(ds["n_frames"].values).astype(np.int64),
-            fake_periods=np.asarray(ds["fake_periods"].values, dtype=np.float64),
-            fps=float(ds.attrs.get("fps", 25.0)),
-            attrs=dict(ds.attrs),
+            path=handle.url if handle.location.is_remote else Path(handle.url),
+            splits=handle.splits.astype(object),
+            labels=handle.labels,
+            status=handle.status,
+            n_frames=handle.n_frames,
+            fake_periods=np.asarray(handle.dataset["fake_periods"].values, dtype=np.float64),
+            fps=handle.fps,
+            attrs=dict(handle.attrs),
             feature_dims=dims,
-            frame_variables=frame_vars,
-            stats=stats,
+            frame_variables=handle.frame_variables,
+            stats=handle.stats,
+            store=handle,
         )
 
     # ---------------------------------------------------------------- splits
@@ -108,17 +99,7 @@ class StoreInfo:
     def resolve_split(self, role: str, name: str | None = None) -> str | None:
         """The split to use for ``role`` (train/dev/test): ``name`` if given (checked), else the
         first alias present in the store (``train``/``trainset``, ``dev``/``val``/``valset``, ...)."""
-        if name:
-            if name not in self.split_names:
-                raise ValueError(
-                    f"{self.path}: no split {name!r} for {role}; the store's splits are "
-                    f"{self.split_names}"
-                )
-            return name
-        for alias in SPLIT_ALIASES.get(role, (role,)):
-            if alias in self.split_names:
-                return alias
-        return None
+        return self.store.resolve_split(role, name)
 
     def usable(self, split: str) -> np.ndarray:
         """Store indices of ok videos with frames in ``split``."""
@@ -156,14 +137,10 @@ class StoreInfo:
                 raise ValueError(f"{self.path}: feature {name!r} has dimension 0")
         # one sample video: the feature must have finite values somewhere
         idx = self.usable(split)
-        ds = voca_data.open(self.path, warn_incomplete=False)
         for name in features:
             ok = False
             for i in idx[:3]:
-                n = int(self.n_frames[i])
-                values = np.asarray(
-                    ds[name].isel(video=int(i), frame=slice(0, n)).values, dtype=np.float32
-                )
+                values = np.asarray(self.store.read(int(i), [name])[name], dtype=np.float32)
                 if np.isfinite(values).any():
                     ok = True
                     break
@@ -226,7 +203,7 @@ class StoreInfo:
 
 
 def make_dataset(
-    store: str | Path,
+    store: str | Path | Any,
     split: str,
     features: Sequence[str],
     window: int | None,
@@ -235,7 +212,10 @@ def make_dataset(
     stride: int | None = None,
     max_videos: int | None = None,
 ) -> Any:
-    """A :class:`voca_data.torch.VideoDataset` normalised with ``stats`` (the training store's)."""
+    """A :class:`voca_data.torch.VideoDataset` normalised with ``stats`` (the training store's);
+    ``store`` is a path, URL or :class:`voca_data.Store` (a :class:`StoreInfo` passes its own)."""
+    if isinstance(store, StoreInfo):
+        store = store.store
     from voca_data.torch import VideoDataset
 
     normalize: bool | Mapping[str, Any] = dict(stats) if stats else False

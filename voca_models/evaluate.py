@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+import voca_data as _voca_data
 
 from . import metrics as M
 from .proposals import generate_proposals
@@ -46,76 +47,67 @@ __all__ = [
 RESULTS_FORMAT = "voca-results"
 
 
-def _open(store: str | Path):
+def _open(store: str | Path | Any) -> Any:
+    """The :class:`voca_data.Store` of a path, URL or already opened store (opened once)."""
     import voca_data
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", voca_data.IncompleteStoreWarning)
-        return voca_data.open(store)
+    return voca_data.Store.open(store)
 
 
-def store_truth(store: str | Path, split: str | None = None, video_ids: Sequence[str] | None = None,
+def store_truth(store: str | Path | Any, split: str | None = None,
+                video_ids: Sequence[str] | None = None,
                 frame_labels: bool = True) -> list[dict[str, Any]]:
     """Ground truth of the ok videos of ``split`` (or of ``video_ids``), in store order:
     ``video_id, video (store index), label, n_frames, fake_periods (seconds), modify_video,
     modify_audio`` and, with ``frame_labels=True``, the stored ``frame_labels`` (``n_frames`` long).
+    ``store``: a path, URL or :class:`voca_data.Store`.
 
     >>> truth = store_truth("lavdf.zarr", "test")                      # doctest: +SKIP
     >>> truth[0]["fake_periods"]                                        # doctest: +SKIP
     [[2.1, 2.6]]
     """
-    ds = _open(store)
-    ids = [str(x) for x in ds["video_id"].values.tolist()]
-    splits = [str(x) for x in ds["split"].values.tolist()]
-    status = np.asarray(ds["status"].values)
+    handle = _open(store)
+    ds = handle.dataset
+    ids = handle.video_ids.tolist()
     if video_ids is not None:
-        pos = {v: i for i, v in enumerate(ids)}
-        missing = [v for v in video_ids if v not in pos]
+        missing = [v for v in video_ids if v not in set(ids)]
         if missing:
-            raise KeyError(f"{store}: no video {missing[0]!r} ({len(missing)} id(s) not in the store)")
-        idx = [pos[v] for v in video_ids]
+            raise KeyError(f"{handle.url}: no video {missing[0]!r} ({len(missing)} id(s) not in the store)")
+        idx = [handle.index_of(v) for v in video_ids]
     else:
-        if split is not None and split not in set(splits):
-            raise ValueError(f"{store} has no split {split!r}: it has {sorted(set(splits))}")
-        idx = [i for i in range(len(ids)) if (split is None or splits[i] == split) and status[i] == 1]
-    label = np.asarray(ds["label"].values)
-    n_frames = np.asarray(ds["n_frames"].values)
+        if split is not None and split not in handle.split_names:
+            raise ValueError(f"{handle.url} has no split {split!r}: it has {handle.split_names}")
+        idx = np.flatnonzero(handle.select(split) & (handle.status == handle.OK)).tolist()
     periods = np.asarray(ds["fake_periods"].values, dtype=np.float64)
-    mv = np.asarray(ds["modify_video"].values) if "modify_video" in ds else np.full(len(ids), -1)
-    ma = np.asarray(ds["modify_audio"].values) if "modify_audio" in ds else np.full(len(ids), -1)
+    n_videos = handle.n_videos
+    mv = np.asarray(ds["modify_video"].values) if "modify_video" in ds else np.full(n_videos, -1)
+    ma = np.asarray(ds["modify_audio"].values) if "modify_audio" in ds else np.full(n_videos, -1)
     out = []
     for i in idx:
         p = periods[i]
         p = p[np.isfinite(p).all(axis=1)] if p.ndim == 2 else np.zeros((0, 2))
-        row = {"video_id": ids[i], "video": int(i), "label": int(label[i]), "n_frames": int(n_frames[i]),
-               "fake_periods": p.tolist(), "modify_video": int(mv[i]), "modify_audio": int(ma[i])}
+        row = {"video_id": ids[i], "video": int(i), "label": int(handle.labels[i]),
+               "n_frames": int(handle.n_frames[i]), "fake_periods": p.tolist(),
+               "modify_video": int(mv[i]), "modify_audio": int(ma[i])}
         if frame_labels:
-            row["frame_labels"] = np.asarray(
-                ds["frame_label"].isel(video=i, frame=slice(0, int(n_frames[i]))).values, dtype=np.int8)
+            row["frame_labels"] = np.asarray(handle.read(i, ["frame_label"])["frame_label"],
+                                             dtype=np.int8)
         out.append(row)
     return out
 
 
-def read_av_similarity(store: str | Path, video_ids: Sequence[str]) -> dict[str, np.ndarray]:
+def read_av_similarity(store: str | Path | Any, video_ids: Sequence[str]) -> dict[str, np.ndarray]:
     """The stored ``av_similarity`` of a few videos (for timelines); empty if the store has none."""
-    ds = _open(store)
-    if "av_similarity" not in ds:
+    handle = _open(store)
+    if "av_similarity" not in handle.frame_variables:
         return {}
-    pos = {str(v): i for i, v in enumerate(ds["video_id"].values.tolist())}
-    out = {}
-    for vid in video_ids:
-        if vid in pos:
-            i = pos[vid]
-            n = int(ds["n_frames"].values[i])
-            out[vid] = np.asarray(ds["av_similarity"].isel(video=i, frame=slice(0, n)).values,
-                                  dtype=np.float64)
-    return out
+    known = set(handle.video_ids.tolist())
+    return {vid: np.asarray(handle.read(vid, ["av_similarity"])["av_similarity"], dtype=np.float64)
+            for vid in video_ids if vid in known}
 
 
-#: other datasets' names for the usual splits (FFDV: trainset / valset / testset)
-SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
-    "train": ("trainset", "training"), "dev": ("val", "valset", "validation"), "test": ("testset",),
-}
+#: other datasets' names for the usual splits (FFDV: trainset / valset / testset): the store's
+SPLIT_ALIASES: dict[str, tuple[str, ...]] = _voca_data.SPLIT_ALIASES
 
 
 def resolve_split(name: str, splits: Sequence[str] | set[str]) -> str:
@@ -261,14 +253,14 @@ def evaluate(
 
     if model is None or meta is None:
         model, meta = voca_models.load_checkpoint(checkpoint, map_location=device)
-    ds = _open(store)
-    fps = float(ds.attrs.get("fps", 25.0))
-    splits = {str(s) for s in ds["split"].values.tolist()}
+    handle = _open(store)
+    fps = handle.fps
+    splits = set(handle.split_names)
     split = resolve_split(split, splits)
     if threshold_split:
         threshold_split = resolve_split(threshold_split, splits)
     if split not in splits:
-        raise ValueError(f"{store} has no split {split!r}: it has {sorted(splits)}")
+        raise ValueError(f"{handle.url} has no split {split!r}: it has {sorted(splits)}")
     preds = voca_models.predict(model, store, split=split, meta=meta, batch_size=batch_size,
                                 device=device, progress=progress)
     truth = store_truth(store, split)
@@ -297,7 +289,7 @@ def evaluate(
 
     return {
         "format": RESULTS_FORMAT, "format_version": 1,
-        "voca_version": getattr(voca_data, "__version__", None) or ds.attrs.get("voca_version"),
+        "voca_version": getattr(voca_data, "__version__", None) or handle.attrs.get("voca_version"),
         "checkpoint": str(meta.get("checkpoint_dir", checkpoint)), "model": meta.get("model"),
         "store": str(store), "split": split, "fps": fps, "n_videos": len(truth),
         "threshold": {"frame": float(thresholds["frame"]), "video": float(thresholds["video"]),

@@ -44,7 +44,7 @@ def is_store(path: str | Path) -> bool:
     if path.is_dir():
         return (path / "zarr.json").exists()
     if path.is_file():
-        from voca_data.reader import is_hdf5
+        from voca_data.store.reader import is_hdf5
 
         return is_hdf5(path)
     return False
@@ -112,10 +112,11 @@ def _av_reference(meta: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _check_dims(meta: Mapping[str, Any], store: Path) -> None:
+def _check_dims(meta: Mapping[str, Any], store: Any) -> None:
     from .data import StoreInfo
 
     info = StoreInfo.load(store)
+    store = info.path
     want = meta.get("feature_dims") or {}
     for name in meta.get("features") or list(want):
         if name in want and info.feature_dims.get(name) != int(want[name]):
@@ -141,7 +142,8 @@ def infer(
     proposal_options: Mapping[str, Any] | None = None, progress: bool = False,
     extract_options: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Predict every video of ``source`` (a store, a video file or a directory of videos).
+    """Predict every video of ``source`` (a store path or URL, a video file or a directory of
+    videos).
 
     Parameters
     ----------
@@ -167,10 +169,14 @@ def infer(
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model, meta = voca_models.load_checkpoint(checkpoint, map_location=device)
-    source = Path(source)
+    import voca_data
+
+    remote = isinstance(source, str) and "://" in source  # a store URL (http://, s3://, ...)
+    if not remote:
+        source = Path(source)
     with _work_dir(work_dir) as wd:
-        if is_store(source):
-            store = source
+        if remote or is_store(source):
+            store = voca_data.Store.open(source)  # opened once, used by every step below
             _check_dims(meta, store)
         else:
             from voca_data.extract import extract
@@ -182,19 +188,20 @@ def infer(
             for k, v in dict(extract_options or {}).items():
                 setattr(config, k, v)
             config.block_size = min(config.block_size, max(1, len(records)))
-            store = wd / "features.zarr"
+            out_path = wd / "features.zarr"
             log.info("extracting %d video(s) from %s with %s / %s", len(records), source,
                      config.visual_arch, config.audio_encoder)
-            extract(records, root, store, config, scheduler="synchronous", progress=progress,
+            extract(records, root, out_path, config, scheduler="synchronous", progress=progress,
                     dataset_info={"name": "voca-infer", "source": str(source)})
+            store = voca_data.Store.open(out_path)
             _check_dims(meta, store)
         if split is not None:
-            from .evaluate import _open, resolve_split
+            from .evaluate import resolve_split
 
-            split = resolve_split(split, {str(s) for s in _open(store)["split"].values.tolist()})
+            split = resolve_split(split, set(store.split_names))
         rows = voca_models.predict(model, store, split=split, meta=meta, batch_size=batch_size,
                                    device=device, progress=progress)
-        fps = _store_fps(store)
+        fps = store.fps
         out = []
         failed = _failed_videos(store, split)
         for r in rows:
@@ -217,22 +224,12 @@ def infer(
     return out
 
 
-def _store_fps(store: Path) -> float:
-    from .evaluate import _open
-
-    return float(_open(store).attrs.get("fps", 25.0))
-
-
-def _failed_videos(store: Path, split: str | None = None) -> list[tuple[str, str]]:
-    from .evaluate import _open
-
-    ds = _open(store)
-    status = np.asarray(ds["status"].values)
-    ids = [str(x) for x in ds["video_id"].values.tolist()]
-    splits = [str(x) for x in ds["split"].values.tolist()]
-    errors = ds["error"].values.tolist() if "error" in ds else [""] * len(ids)
-    return [(ids[i], str(errors[i] or "") or "not extracted") for i in np.nonzero(status != 1)[0]
-            if split is None or splits[i] == split]
+def _failed_videos(store: Any, split: str | None = None) -> list[tuple[str, str]]:
+    """``(video_id, error)`` of the videos of ``split`` that are not ok (pending or failed)."""
+    errors = store.dataset["error"].values.tolist() if "error" in store.dataset else None
+    idx = np.flatnonzero(store.select(split) & (store.status != store.OK))
+    return [(str(store.video_ids[i]), str((errors[i] if errors else "") or "") or "not extracted")
+            for i in idx.tolist()]
 
 
 def _prediction(row: Mapping[str, Any], fps: float, threshold: float,

@@ -96,7 +96,7 @@ def predict(
     if isinstance(split, str):
         info.resolve_split("predict", split)
     dataset = make_dataset(
-        store,
+        info.store,  # opened once by StoreInfo.load
         split,
         features,
         window=window,

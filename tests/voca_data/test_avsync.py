@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voca_data import avsync, schema
+from voca_data import avsync
+from voca_data.store import schema
 from voca_data.records import VideoRecord, frame_labels
-from voca_data.writer import StoreWriter, init
+from voca_data.store.writer import StoreWriter, init
 
 
 def _auc(pos: np.ndarray, neg: np.ndarray) -> float:

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import zarr
 
-from voca_data import schema
-from voca_data.check import check_store
-from voca_data.convert import convert
+from voca_data.store import schema
+from voca_data.store.check import check_store
+from voca_data.store.convert import convert
 from voca_data.testing import random_store
 
 sys.path.insert(0, str(Path(__file__).parent))

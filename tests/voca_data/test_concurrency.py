@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 import voca_data
-from voca_data import schema
+from voca_data.store import schema
 from voca_data.testing import random_records, random_store
-from voca_data.writer import StoreWriter, init
+from voca_data.store.writer import StoreWriter, init
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_crash_safety import assert_same_arrays
@@ -25,7 +25,7 @@ N_VIDEOS, BLOCK, SEED, WORKERS = 48, 3, 11, 8
 WRITER = r"""
 import sys, time
 from voca_data.testing import fill_block_random, random_records
-from voca_data.writer import StoreWriter
+from voca_data.store.writer import StoreWriter
 w = StoreWriter(sys.argv[1])
 rank, size, seed = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 for b in range(rank, w.n_blocks, size):

@@ -10,11 +10,11 @@ import pytest
 import zarr
 
 import voca_data
-from voca_data import schema
-from voca_data.convert import convert
-from voca_data.reader import is_hdf5
+from voca_data.store import schema
+from voca_data.store.convert import convert
+from voca_data.store.reader import is_hdf5
 from voca_data.testing import fill_block_random, random_records, random_store
-from voca_data.writer import StoreWriter, init
+from voca_data.store.writer import StoreWriter, init
 
 sys.path.insert(0, str(Path(__file__).parent))
 from npz_fixture import run_command

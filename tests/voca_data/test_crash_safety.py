@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import zarr
 
-from voca_data import schema
+from voca_data.store import schema
 from voca_data.testing import random_records, random_store
-from voca_data.writer import StoreWriter, init
+from voca_data.store.writer import StoreWriter, init
 
 N_VIDEOS, BLOCK, SEED, VDIM, ADIM = 40, 4, 7, 48, 24
 
@@ -22,7 +22,7 @@ N_VIDEOS, BLOCK, SEED, VDIM, ADIM = 40, 4, 7, 48, 24
 WRITER = r"""
 import sys
 from voca_data.testing import fill_block_random, random_records
-from voca_data.writer import StoreWriter
+from voca_data.store.writer import StoreWriter
 w = StoreWriter(sys.argv[1])
 for b in w.pending_blocks():
     w.write_block(b, fill_block_random(w, b, seed=int(sys.argv[2]),

@@ -19,7 +19,7 @@ sys.path.insert(0, str(_Path(__file__).parent))
 
 from extract_fixtures import assert_stores_equal, make_synth, tiny_config
 
-from voca_data import schema
+from voca_data.store import schema
 from voca_data.extract import extract
 
 distributed = pytest.importorskip("distributed")

@@ -16,7 +16,7 @@ sys.path.insert(0, str(_Path(__file__).parent))
 
 from extract_fixtures import TINY, assert_stores_equal, make_synth, tiny_config
 
-from voca_data import schema
+from voca_data.store import schema
 from voca_data.extract import ExtractConfig, extract
 from voca_data.records import frame_labels
 
@@ -27,7 +27,7 @@ def lavdf_root(tmp_path_factory):
 
 
 def _check(store: Path) -> None:
-    from voca_data.check import check_store
+    from voca_data.store.check import check_store
 
     assert check_store(store) == []
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(_Path(__file__).parent))
 from extract_fixtures import assert_stores_equal, make_synth, tiny_config
 from media_fixtures import make_bad_media, make_face_video
 
-from voca_data import schema
+from voca_data.store import schema
 from voca_data.extract import extract
 from voca_data.records import VideoRecord
 
@@ -49,7 +49,7 @@ def test_bad_media_matrix_and_retry_failed(tmp_path):
                 for k, p in sorted(bad.items())]
     out = extract(records, root, tmp_path / "s.zarr", tiny_config(), scheduler="synchronous",
                   progress=False)
-    from voca_data.check import check_store
+    from voca_data.store.check import check_store
 
     assert check_store(out) == []
     g = zarr.open_group(str(out), mode="r")

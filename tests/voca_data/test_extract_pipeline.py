@@ -20,7 +20,7 @@ sys.path.insert(0, str(_Path(__file__).parent))
 
 from extract_fixtures import assert_stores_equal, make_synth, tiny_config  # noqa: E402
 
-from voca_data import schema  # noqa: E402
+from voca_data.store import schema  # noqa: E402
 from voca_data.extract import SettingsMismatch, extract  # noqa: E402
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import voca_data
-from voca_data import schema
-from voca_data.check import check_store
+from voca_data.store import schema
+from voca_data.store.check import check_store
 from voca_data.records import frame_labels
 from voca_data.sources.npz import import_npz, resample_linear, runs_to_periods
 

@@ -11,11 +11,11 @@ import pytest
 import zarr
 
 import voca_data
-from voca_data import schema
-from voca_data.reader import IncompleteStoreWarning, StoreError
+from voca_data.store import schema
+from voca_data.store.reader import IncompleteStoreWarning, StoreError
 from voca_data.testing import random_store
 from voca_data.testing import fill_block_random, random_records, random_store
-from voca_data.writer import StoreWriter, init
+from voca_data.store.writer import StoreWriter, init
 
 
 def test_sel_by_split_and_id_and_lazy_frames(tmp_path):

@@ -13,11 +13,11 @@ import torch
 from torch.utils.data import DataLoader
 
 import voca_data
-from voca_data import schema
+from voca_data.store import schema
 from voca_data.records import frame_labels
 from voca_data.testing import random_records
 from voca_data.torch import VideoDataset, available_engines, balanced_sampler, collate
-from voca_data.writer import init
+from voca_data.store.writer import init
 
 FAILED = (3, 10)
 

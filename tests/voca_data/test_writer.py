@@ -7,9 +7,9 @@ import pytest
 import zarr
 
 import voca_data
-from voca_data import schema
+from voca_data.store import schema
 from voca_data.records import VideoRecord, frame_labels
-from voca_data.writer import StoreWriter, init
+from voca_data.store.writer import StoreWriter, init
 
 
 def _records() -> list[VideoRecord]:

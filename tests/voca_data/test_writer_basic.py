@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 import voca_data
-from voca_data import schema
+from voca_data.store import schema
 from voca_data.testing import random_store
-from voca_data.writer import StoreWriter
+from voca_data.store.writer import StoreWriter
 
 
 def test_round_trip_and_sel(tmp_path):
@@ -39,8 +39,8 @@ def test_write_block_refuses_bad_shapes(tmp_path):
 
 def test_fake_without_periods_gets_unknown_frame_labels(tmp_path):
     from voca_data import VideoRecord
-    from voca_data.check import check_store
-    from voca_data.writer import init
+    from voca_data.store.check import check_store
+    from voca_data.store.writer import init
 
     recs = [VideoRecord("a", "a.mp4", "trainset", label=1),  # FFDV-style: fake, periods unknown
             VideoRecord("b", "b.mp4", "trainset", label=0),

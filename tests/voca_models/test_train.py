@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from voca_data.cli import main as voca
 from voca_data.testing import fill_block_random, random_records, random_store
-from voca_data.writer import init
+from voca_data.store.writer import init
 from voca_models import load_checkpoint, predict, train
 from voca_models.train import dev_metrics
 

@@ -3,13 +3,12 @@
 Example::
 
     voca check lavdf.zarr && echo sound
+    voca check http://127.0.0.1:8766/lavdf.zarr
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
 HELP = "validate a store (schema, shapes, padding, NaN, frame labels); exit 1 listing every problem"
 DESCRIPTION = HELP + """
 
@@ -21,12 +20,12 @@ frame_label agrees with fake_periods. Reads block by block: memory stays bounded
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("store", type=Path, help="a .zarr store or an .h5 file")
+    parser.add_argument("store", help="a .zarr store or an .h5 file: a path or a URL")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from voca_data.check import check_store
+    from voca_data.store.check import check_store
 
     problems = check_store(args.store, progress=not args.no_progress)
     if problems:

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from voca_data.convert import convert
+    from voca_data.store.convert import convert
 
     out = convert(args.input, args.output, overwrite=args.overwrite, progress=not args.no_progress)
     print(f"wrote {out}")

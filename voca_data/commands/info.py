@@ -1,147 +1,29 @@
 """``voca info STORE``: what a store holds, at a glance.
 
 Prints videos per split x label x status, frame counts, dimensions, the encoders with their
-``pretrained`` flag, size on disk and whether the store is complete.
+``pretrained`` flag, size and whether the store is complete. ``STORE`` is a path or a URL
+(``http(s)://``, ``s3://``, ``hf://`` ...). The library function is
+:func:`voca_data.store.info.summary` (a dict).
 
 Example::
 
     voca info lavdf.zarr
+    voca info http://127.0.0.1:8766/lavdf.zarr
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import warnings
-from pathlib import Path
-from typing import Any
 
 HELP = "summarise a store: videos per split/label/status, frames, dims, encoders, size"
 
-_LABELS = {1: "fake", 0: "real", -1: "unknown"}
-_PROVENANCE_KEYS = ("visual_encoder", "audio_encoder", "face_detector")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("store", type=Path, help="a .zarr store or an .h5 file")
-
-
-def size_on_disk(path: Path) -> int:
-    """Bytes used by a store (a directory's files summed, or a file's size)."""
-    if path.is_file():
-        return path.stat().st_size
-    total = 0
-    for dirpath, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                continue
-    return total
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TB"  # pragma: no cover
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    lines = ["  ".join(cell.rjust(w) if c else cell.ljust(w) for c, (cell, w) in enumerate(zip(r, widths)))
-             for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def summary(ds: Any, path: Path) -> str:
-    """The text ``voca info`` prints for an opened store."""
-    import numpy as np
-
-    from voca_data import schema
-
-    a = ds.attrs
-    status = np.asarray(ds["status"].values)
-    labels = np.asarray(ds["label"].values)
-    splits = [str(s) for s in np.asarray(ds["split"].values).tolist()]
-    n_frames = np.asarray(ds["n_frames"].values).astype(np.int64)
-    ok = status == schema.OK
-    complete = bool(a.get("complete", False))
-    counts = {name: int((status == code).sum()) for code, name in schema.STATUS_NAMES.items()}
-    dataset = a.get("dataset")
-    dataset_name = dataset.get("name", "?") if isinstance(dataset, dict) else (dataset or "?")
-    fmin = int(n_frames[ok].min()) if ok.any() else 0
-    fmax = int(n_frames[ok].max()) if ok.any() else 0
-    size = human_bytes(size_on_disk(path))
-    sizes = ds.sizes
-    out = [
-        f"store     {path}  ({'HDF5' if path.is_file() else 'Zarr'}, {size} on disk)",
-        (f"schema    {a.get('voca_schema')}  (voca {a.get('voca_version', '?')}, "
-        f"created {a.get('created', '?')})"),
-        (f"complete  {'yes' if complete else 'NO'}  ({counts['ok']} ok, {counts['failed']} failed, "
-        f"{counts['pending']} pending of {status.size} videos)"),
-        f"dataset   {dataset_name}",
-        (f"frames    {int(n_frames[ok].sum()):,} in ok videos; per video min {fmin}, max {fmax}; "
-        f"frame dimension {sizes.get('frame', 0)} at {a.get('fps', '?')} fps"),
-        (f"dims      visual {sizes.get('visual_dim', 0)}, audio {sizes.get('audio_dim', 0)}, "
-        f"segment {sizes.get('segment', 0)}; block size {a.get('block_size', '?')}"),
-    ]
-    for key in _PROVENANCE_KEYS:
-        enc = a.get(key)
-        if isinstance(enc, dict):
-            pretrained = enc.get("pretrained")
-            flag = {True: "pretrained", False: "pretrained: false (random weights, for testing only)"}.get(
-                pretrained, "pretrained: unknown")
-            name = enc.get("name", "?")
-            arch = enc.get("architecture")
-            out.append(f"{key:<15} {name}{f' ({arch})' if arch and arch != name else ''}, {flag}")
-        elif enc is not None:
-            out.append(f"{key:<15} {enc}")
-    stats = [n for n in schema.STAT_VARIABLES if n in ds.variables]
-    out.append(f"statistics {'over split ' + repr(ds[stats[0]].attrs.get('split', '?')) if stats else 'none (not finalized)'}")
-    # videos per split x label x status
-    rows = [["split", "label", "pending", "ok", "failed", "total", "frames(ok)"]]
-    for split in sorted(set(splits), key=splits.index):
-        in_split = np.array([s == split for s in splits])
-        for lab in (1, 0, -1):
-            sel = in_split & (labels == lab)
-            if not sel.any():
-                continue
-            counts = [int((status[sel] == c).sum()) for c in (schema.PENDING, schema.OK, schema.FAILED)]
-            rows.append([split, _LABELS[lab], *map(str, counts), str(int(sel.sum())),
-                         f"{int(n_frames[sel & ok].sum()):,}"])
-    rows.append(["all", "", *(str(int((status == c).sum())) for c in (schema.PENDING, schema.OK, schema.FAILED)),
-                 str(status.size), f"{int(n_frames[ok].sum()):,}"])
-    out += ["", _table(rows)]
-    history = a.get("history") or []
-    if history:
-        out += ["", "history   " + ", ".join(f"{h.get('action')} {h.get('time', '')}" for h in history[-5:])]
-        out += _last_extract(history)
-    return "\n".join(out)
-
-
-def _last_extract(history: list) -> list[str]:
-    """The last extract run's rate and which stage was busiest (voca extract's history entry)."""
-    runs = [h for h in history if h.get("action") == "extract" and h.get("frames_per_second")]
-    if not runs:
-        return []
-    h = runs[-1]
-    line = (f"last extract {h.get('frames', 0):,} frames in {h.get('seconds', 0):.1f} s = "
-            f"{h['frames_per_second']:,.1f} frames/s ({h.get('scheduler', '?')}, "
-            f"{h.get('device', '?')}, cpu_workers {h.get('cpu_workers', '?')})")
-    busy = {stage: h.get(f"stage_{stage}_busy_seconds") for stage in ("cpu", "encoder", "writer")}
-    if all(v is not None for v in busy.values()):
-        line += "; busy s: " + ", ".join(f"{k} {v:.1f}" for k, v in busy.items())
-    return [line]
+    parser.add_argument("store", help="a .zarr store or an .h5 file: a path or a URL")
 
 
 def run(args: argparse.Namespace) -> int:
-    import voca_data
+    from voca_data.store.info import format_summary, summary
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", voca_data.IncompleteStoreWarning)
-        ds = voca_data.open(args.store)
-    print(summary(ds, Path(args.store)))
+    print(format_summary(summary(args.store)))
     return 0

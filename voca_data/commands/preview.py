@@ -19,7 +19,7 @@ labels, visual similarity and AV similarity."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("store", type=Path, help="a .zarr store")
+    parser.add_argument("store", help="a .zarr store: a path or a URL")
     parser.add_argument("video_id", help="the video's id, e.g. test/000001")
     parser.add_argument("-o", "--output", type=Path, default=None,
                         help="PNG to write (default: <video_id with / -> _>.png)")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import schema
+from ..store import schema
 from .config import ExtractConfig
 from .encode import cosine_to_previous
 from .models import audio_encoder, visual_encoder
@@ -41,7 +41,7 @@ def extract_block(store: str | os.PathLike, block: int, root: str | os.PathLike,
     >>> extract_block("s.zarr", 0, "/data/LAV-DF", ExtractConfig(visual_arch="voca-tiny"))  # doctest: +SKIP
     {'block': 0, 'videos': 64, 'frames': 20125, 'failed': 1, 'seconds': 41.2}
     """
-    from ..writer import StoreWriter
+    from ..store.writer import StoreWriter
 
     t0 = time.perf_counter()
     writer = StoreWriter(store)

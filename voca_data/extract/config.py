@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .. import schema
+from ..store import schema
 
 __all__ = ["ExtractConfig", "resolve_device"]
 

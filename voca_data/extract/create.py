@@ -96,7 +96,7 @@ def _dataset_provenance(records: Sequence[VideoRecord], root: Path,
 
 def _create_store(records: Sequence[VideoRecord], root: Path, out: Path, config: ExtractConfig,
                   dataset_info: Mapping[str, Any] | None, progress: bool) -> Any:
-    from ..writer import StoreWriter, init
+    from ..store.writer import StoreWriter, init
 
     estimates = _probe_all(records, root, config.fps, progress)
     # a little slack: metadata can under-state; decode cuts at the store extent with a note
@@ -159,7 +159,7 @@ def _record_differences(given: Sequence[VideoRecord], stored: Sequence[VideoReco
 def _open_existing(records: Sequence[VideoRecord] | None, out: Path, config: ExtractConfig) -> Any:
     """The store's writer, after checking that ``records`` and ``config`` are the ones the store
     was made with; else :class:`SettingsMismatch` naming the differing settings / records."""
-    from ..writer import StoreWriter
+    from ..store.writer import StoreWriter
 
     writer = StoreWriter(out)
     stored = writer.attrs.get("extraction") or {}
@@ -201,7 +201,7 @@ def finalize_store(store: str | os.PathLike, config: ExtractConfig | None = None
     True
     """
     from ..avsync import finalize_hook
-    from ..writer import StoreWriter
+    from ..store.writer import StoreWriter
 
     writer = StoreWriter(store)
     if config is None:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import schema
+from ..store import schema
 from .prepare import Prepared
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class BlockAssembler:
             self._run_batch(self.buffered)
 
     def result(self) -> dict[str, np.ndarray]:
-        """The block's arrays for :meth:`voca_data.writer.StoreWriter.write_block`."""
+        """The block's arrays for :meth:`voca_data.store.writer.StoreWriter.write_block`."""
         self.arrays["error"][:] = np.array(self.errors, dtype=object)
         return self.arrays
 

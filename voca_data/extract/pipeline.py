@@ -364,7 +364,7 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
     ...              ["cpu"], cpu_workers=1)["blocks"]                     # doctest: +SKIP
     1
     """
-    from ..writer import StoreWriter
+    from ..store.writer import StoreWriter
 
     t0 = time.perf_counter()
     writer = StoreWriter(store)

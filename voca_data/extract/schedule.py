@@ -56,7 +56,7 @@ def extract_blocks(store: str, blocks: Sequence[int], root: str, config: Extract
 
     >>> extract_blocks("s.zarr", [0, 1], "/data", ExtractConfig(), "cuda")   # doctest: +SKIP
     """
-    from ..writer import StoreWriter
+    from ..store.writer import StoreWriter
     from .pipeline import run_pipeline
 
     pending = set(StoreWriter(store).pending_blocks(retry_failed=True))

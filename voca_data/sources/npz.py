@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import schema
+from ..store import schema
 from ..provenance import sha256_file
 from ..records import ManifestError, VideoRecord, frame_labels
 
@@ -357,7 +357,7 @@ def import_npz(
     """
     from tqdm import tqdm
 
-    from ..writer import StoreWriter, init
+    from ..store.writer import StoreWriter, init
 
     root, out = Path(root), Path(out)
     writer: StoreWriter | None = None

@@ -3,7 +3,7 @@ and chunk shape. See ``docs/schema.md`` for the prose version.
 
 Example
 -------
->>> from voca_data import schema
+>>> from voca_data.store import schema
 >>> schema.VARIABLES["visual"].dims
 ('video', 'frame', 'visual_dim')
 >>> schema.frame_extent(300)
@@ -148,7 +148,7 @@ def validate(ds: Any) -> list[str]:
     """Problems with an ``xarray.Dataset`` against schema v1 (empty list: conforms).
 
     Checks the schema attribute, presence of every variable, its dimensions and dtype, and the
-    ``frame`` extent rule. Content checks (padding, labels) live in :mod:`voca_data.check`.
+    ``frame`` extent rule. Content checks (padding, labels) live in :mod:`voca_data.store.check`.
     """
     problems: list[str] = []
     version = ds.attrs.get("voca_schema")

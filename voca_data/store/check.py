@@ -1,10 +1,10 @@
-"""Content checks of a store: everything :func:`voca_data.schema.validate` cannot see from the
+"""Content checks of a store: everything :func:`voca_data.store.schema.validate` cannot see from the
 metadata alone. Reads the per-frame arrays block by block, so memory stays bounded by one block
 whatever the store's size. Works on Zarr stores and HDF5 files alike.
 
 What is checked (each problem is one line naming the variable and the video):
 
-* the schema (:func:`voca_data.schema.validate`): attributes, variables, dims, dtypes, extents;
+* the schema (:func:`voca_data.store.schema.validate`): attributes, variables, dims, dtypes, extents;
 * per video: ``video_id`` non-empty and unique; ``path`` relative, inside the root; ``status`` in
   {0 pending, 1 ok, 2 failed}; ``label``/``modify_video``/``modify_audio`` in {-1, 0, 1};
   ``n_frames`` within ``[0, frame]``; ``n_fakes`` within ``[0, segment]``; ``fake_periods``
@@ -18,7 +18,7 @@ What is checked (each problem is one line naming the variable and the video):
 
 Example
 -------
->>> from voca_data.check import check_store
+>>> from voca_data.store.check import check_store
 >>> problems = check_store("lavdf.zarr")     # doctest: +SKIP
 >>> problems                                  # doctest: +SKIP
 []
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import schema
-from .records import ManifestError, check_relative_path, video_frame_labels
+from ..records import ManifestError, check_relative_path, video_frame_labels
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,13 @@ def _frame_checks(ds: Any, per: dict[str, np.ndarray], ids: list[str], problems:
         valid = np.arange(ds.sizes["frame"])[None, :] < extent[sl, None]
         for name in frame_vars:
             var = schema.VARIABLES[name]
-            data = np.asarray(ds[name].isel(video=sl).values)
+            try:
+                data = np.asarray(ds[name].isel(video=sl).values)
+            except Exception as exc:  # noqa: BLE001 - unreadable chunk: a problem, not a crash
+                problems.append(f"{name}: videos {sl.start}-{sl.stop - 1} (shard {name}/c/"
+                                f"{sl.start // max(block, 1)}/0...) cannot be read: "
+                                f"{type(exc).__name__}: {exc}")
+                continue
             is_fill = _is_fill(data, var.fill)
             is_fill_all = is_fill.all(axis=2) if data.ndim == 3 else is_fill
             bad_pad = ~is_fill_all & ~valid
@@ -184,21 +190,24 @@ def _frame_checks(ds: Any, per: dict[str, np.ndarray], ids: list[str], problems:
                             f"{int(got[diff[0]])}, periods give {int(expected[diff[0]])})")
 
 
-def check_store(path: str | Path, progress: bool = False) -> list[str]:
-    """All problems found in the store at ``path`` (an empty list: the store is sound).
+def check_store(path: str | Path | Any, progress: bool = False,
+                storage_options: dict[str, Any] | None = None) -> list[str]:
+    """All problems found in the store at ``path`` (a path, a URL or a :class:`Store`; an empty
+    list: the store is sound).
 
-    A store that cannot be opened at all gives a single problem saying why.
+    A store that cannot be opened at all gives a single problem saying why; a chunk that cannot
+    be read (server gone, truncated or corrupt) is a problem naming it.
     """
-    from .reader import StoreError
-    from .reader import open as open_store
+    from .handle import Store, StoreError
 
-    path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = open_store(path, warn_incomplete=False)
+            store = Store.open(path, storage_options)
     except (StoreError, FileNotFoundError, OSError) as exc:
         return [str(exc)]
+    path = store.url
+    ds = store.dataset
     problems = list(schema.validate(ds))
     ids = _strings(ds["video_id"].values) if "video_id" in ds.variables else []
     per = _per_video(ds, problems, ids)

@@ -14,7 +14,7 @@ init / load / finalise).
 Example
 -------
 >>> from voca_data.records import VideoRecord
->>> from voca_data.writer import init
+>>> from voca_data.store.writer import init
 >>> recs = [VideoRecord(f"train/{i}", f"train/{i}.mp4", "train", label=0) for i in range(3)]
 >>> w = init(tmp_path / "s.zarr", recs, visual_dim=8, audio_dim=4, max_frames=50)  # doctest: +SKIP
 >>> block = w.empty_block(0)                                                      # doctest: +SKIP
@@ -37,8 +37,8 @@ import numpy as np
 import zarr
 
 from . import schema
-from .provenance import command_line, history_entry, now, software_versions, voca_version
-from .records import VideoRecord, video_frame_labels
+from ..provenance import command_line, history_entry, now, software_versions, voca_version
+from ..records import VideoRecord, video_frame_labels
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class StoreWriter:
         self.path = Path(path)
         if not (self.path / "zarr.json").exists():
             raise FileNotFoundError(
-                f"{self.path} is not a voca store (no zarr.json); create one with voca_data.writer.init"
+                f"{self.path} is not a voca store (no zarr.json); create one with voca_data.store.writer.init"
             )
         self._recover()
         self._root = zarr.open_group(str(self.path), mode="r+", zarr_format=3, use_consolidated=False)

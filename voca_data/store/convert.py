@@ -9,7 +9,7 @@ the same Zarr layout (inner chunks, shards, per-video chunking) as the original.
 
 Example
 -------
->>> from voca_data.convert import convert
+>>> from voca_data.store.convert import convert
 >>> convert("lavdf.zarr", "lavdf.h5")          # doctest: +SKIP
 >>> convert("lavdf.h5", "copy.zarr")           # doctest: +SKIP
 """
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import schema
-from .provenance import history_entry
+from ..provenance import history_entry
 from .reader import JSON_ATTRS_KEY, StoreError, decode_attrs, is_hdf5
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ _FILL_KEY = "_FillValue"
 def encode_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """Attributes an HDF5 file can hold: strings and (non-bool) numbers stay, everything else
     (dicts, lists, booleans, ``None``) becomes a JSON string whose key is listed under
-    ``_voca_json_attrs``. :func:`voca_data.reader.decode_attrs` undoes it.
+    ``_voca_json_attrs``. :func:`voca_data.store.reader.decode_attrs` undoes it.
 
     >>> encode_attrs({"fps": 25.0, "complete": True})
     {'fps': 25.0, 'complete': 'true', '_voca_json_attrs': '["complete"]'}

@@ -1,0 +1,6 @@
+"""The store layer: schema, writer (init, blocks, finalize), reader, checks, conversion.
+
+>>> from voca_data.store import schema
+>>> schema.SCHEMA_VERSION
+1
+"""

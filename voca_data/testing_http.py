@@ -1,0 +1,152 @@
+"""A Range-capable static HTTP server on 127.0.0.1, for tests and benchmarks of remote stores.
+
+Python's ``http.server`` ignores ``Range``; this handler answers ``bytes=a-b``, ``bytes=a-`` and
+``bytes=-n`` with ``206 Partial Content`` (what zarr shard-index reads and tensorstore need),
+counts requests (``GET /__requests`` returns the count as text) and runs in its own process, so
+a test can kill it mid-read.
+
+Example
+-------
+>>> from voca_data.testing_http import serve
+>>> with serve(tmp_path) as server:                                       # doctest: +SKIP
+...     ds = voca_data.open(server.url + "/s.zarr")
+...     server.requests()
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.server
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["RangeRequestHandler", "Server", "serve"]
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+
+
+class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files with byte ranges and a request counter."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as real servers
+    count = 0
+    lock = threading.Lock()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/__requests":
+            body = str(type(self).count).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        with type(self).lock:
+            type(self).count += 1
+        self._serve(head=False)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve(head=True)
+
+    def _serve(self, head: bool) -> None:
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404, "not found")
+            return
+        size = path.stat().st_size
+        start, stop = 0, size
+        header = self.headers.get("Range")
+        partial = False
+        if header:
+            m = _RANGE.match(header.strip())
+            if not m or (not m.group(1) and not m.group(2)):
+                self.send_error(416, "bad range")
+                return
+            if m.group(1):
+                start = int(m.group(1))
+                stop = min(int(m.group(2)) + 1, size) if m.group(2) else size
+            else:
+                start = max(size - int(m.group(2)), 0)
+            if start >= size or stop <= start:
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            partial = True
+        self.send_response(206 if partial else 200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(stop - start))
+        if partial:
+            self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
+        self.end_headers()
+        if head:
+            return
+        with path.open("rb") as f:
+            f.seek(start)
+            self.wfile.write(f.read(stop - start))
+
+
+class Server:
+    """A server process serving ``root``; ``url`` is its base URL."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "voca_data.testing_http", str(self.root)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        if not line.startswith("port "):
+            self.kill()
+            raise RuntimeError(f"the test HTTP server did not start (said {line!r})")
+        self.port = int(line.split()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def requests(self) -> int:
+        """Requests served so far (the counter's own requests excluded)."""
+        with urllib.request.urlopen(f"{self.url}/__requests", timeout=10) as r:
+            return int(r.read())
+
+    def kill(self) -> None:
+        """Stop the server at once (connections drop, as when a server dies)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def serve(root: str | os.PathLike) -> Iterator[Server]:
+    """Serve ``root`` over HTTP on 127.0.0.1 (a free port) for the duration of the block."""
+    server = Server(root)
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Range-capable static server on 127.0.0.1")
+    parser.add_argument("root")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    handler = lambda *a, **k: RangeRequestHandler(*a, directory=args.root, **k)  # noqa: E731
+    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as httpd:
+        httpd.daemon_threads = True
+        print(f"port {httpd.server_address[1]}", flush=True)
+        httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
