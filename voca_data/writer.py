@@ -38,7 +38,7 @@ import zarr
 
 from . import schema
 from .provenance import command_line, history_entry, now, software_versions, voca_version
-from .records import VideoRecord, video_frame_labels
+from .records import VideoRecord, timeline_notes, video_frame_labels
 
 log = logging.getLogger(__name__)
 
@@ -161,10 +161,11 @@ def init(
         root.create_array(**kwargs)
 
     # static per-video variables, written once
-    periods = np.full((n, n_seg, 2), np.nan, dtype=np.float32)
+    # float64: a boundary on a frame centre (0.14 s) must give the labels frame_labels gives
+    periods = np.full((n, n_seg, 2), np.nan, dtype=np.float64)
     for i, r in enumerate(records):
         if r.fake_periods:
-            periods[i, : r.n_fakes] = np.asarray(r.fake_periods, dtype=np.float32)
+            periods[i, : r.n_fakes] = np.asarray(r.fake_periods, dtype=np.float64)
     root["video_id"][:] = np.array(ids, dtype=object)
     root["split"][:] = np.array([r.split for r in records], dtype=object)
     root["path"][:] = np.array([r.path for r in records], dtype=object)
@@ -239,6 +240,34 @@ class StoreWriter:
             for k in range(len(ids))
         ]
 
+    def _timeline_notes(self, i: int, checked: dict[str, np.ndarray], n_frames: np.ndarray,
+                        strict: bool, metadata_frames: Sequence[int | None] | None) -> None:
+        """Notes (or, ``strict``, failures) for ok videos whose metadata disagrees with the media."""
+        status = checked["status"]
+        recs = None
+        errors = None
+        for k in range(len(status)):
+            if status[k] != schema.OK:
+                continue
+            recs = recs or self.records(i)
+            meta_n = None if metadata_frames is None else metadata_frames[k]
+            notes = timeline_notes(recs[k].label, recs[k].fake_periods, int(n_frames[k]), self.fps,
+                                   metadata_frames=meta_n)
+            if not notes:
+                continue
+            if errors is None:
+                errors = [str(x) for x in checked.get("error", np.full(len(status), "", object))]
+            text = "; ".join(notes)
+            if strict:
+                status[k] = schema.FAILED
+                errors[k] = f"labels disagree with the media (strict): {text}"
+                checked["n_frames"][k] = 0
+            else:
+                errors[k] = "; ".join(e for e in (errors[k], f"label note: {text}") if e)
+            log.warning("%s: video %r: %s", self.path, recs[k].video_id, errors[k])
+        if errors is not None:
+            checked["error"] = np.array(errors, dtype=object)
+
     def status(self) -> np.ndarray:
         return np.asarray(self._root["status"][:])
 
@@ -270,7 +299,8 @@ class StoreWriter:
         return {"video": nb, "frame": self.n_frames_max, "visual_dim": self.visual_dim,
                 "audio_dim": self.audio_dim, "box": 4}
 
-    def write_block(self, i: int, arrays: Mapping[str, np.ndarray]) -> None:
+    def write_block(self, i: int, arrays: Mapping[str, np.ndarray], strict: bool = False,
+                    metadata_frames: Sequence[int | None] | None = None) -> None:
         """Write block ``i``: whole shards of every per-frame array, then its per-video chunks,
         ``status`` last.
 
@@ -280,6 +310,11 @@ class StoreWriter:
         a missing ``frame_label`` (or one left all fill for an ok video, as :meth:`empty_block`
         gives it) is computed from the stored fake periods of labelled videos. Values past each
         video's ``n_frames`` are reset to the fill value.
+
+        The media's ``n_frames`` decide the timeline: where the stored fake periods (or
+        ``metadata_frames``, the manifest's frame counts of the block's videos) disagree with it
+        (:func:`voca_data.records.timeline_notes`), the video's ``error`` gets a ``label note``;
+        with ``strict`` the video fails instead.
         """
         sl = self.block_slice(i)
         nb = sl.stop - sl.start
@@ -317,7 +352,8 @@ class StoreWriter:
             raise ValueError(
                 f"write_block({i}): n_frames must lie in [0, {self.n_frames_max}], got {n_frames.tolist()}"
             )
-        status = checked["status"]
+        status = checked["status"] = checked["status"].copy()  # timeline notes may fail a video
+        checked["n_frames"] = checked["n_frames"].copy()
         if not np.isin(status, (schema.OK, schema.FAILED)).all():
             raise ValueError(f"write_block({i}): status must be 1 (ok) or 2 (failed), got {status.tolist()}")
         # frame labels missing, or left at fill (as empty_block gives them) for a labelled ok
@@ -335,6 +371,7 @@ class StoreWriter:
             recs = recs or self.records(i)
             fl[k, :n] = video_frame_labels(recs[k].label, recs[k].fake_periods, n, self.fps)
         checked["frame_label"] = fl
+        self._timeline_notes(i, checked, n_frames, strict, metadata_frames)
         # per-frame: pad past n_frames, failed videos entirely fill, then write whole shards
         valid = np.arange(self.n_frames_max)[None, :] < n_frames[:, None]
         valid &= (status == schema.OK)[:, None]
