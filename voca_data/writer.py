@@ -538,7 +538,16 @@ class StoreWriter:
         hooks: Sequence[Callable[[StoreWriter], Mapping[str, Any] | None]] = (),
     ) -> dict[str, Any]:
         """Statistics over the train split, optional extra steps (``hooks``, e.g. the AV synchrony
-        fit), consolidated metadata, ``complete`` set when no video is pending."""
+        fit), consolidated metadata, ``complete`` set when no video is pending. Holds the
+        store's lock (:mod:`voca_data.lock`): one finalize at a time, none while another
+        process writes."""
+        from .lock import lock
+
+        with lock(self.path, what="store"):
+            return self._finalize(stats_split, hooks)
+
+    def _finalize(self, stats_split: str | None,
+                  hooks: Sequence[Callable[[StoreWriter], Mapping[str, Any] | None]]) -> dict[str, Any]:
         stats = self.feature_statistics(stats_split)
         split = str(stats.pop("_split"))
         for name, value in stats.items():

@@ -353,8 +353,19 @@ def import_npz(
 
     If ``out`` is an unfinished store made by an earlier import of the same ``root``, the import
     resumes (only blocks with pending videos are written). Returns finalize's summary
-    (``complete``, counts of ok/failed/pending, ...).
+    (``complete``, counts of ok/failed/pending, ...). One writer at a time: a second import
+    into ``out`` gets :class:`voca_data.lock.LockError`.
+
+    >>> import_npz("features/", "lavdf.zarr", metadata="metadata.min.json")    # doctest: +SKIP
     """
+    from ..lock import lock
+
+    with lock(out, what="store"):
+        return _import_npz(root, out, metadata, fps, block_size, overwrite, progress)
+
+
+def _import_npz(root: str | Path, out: str | Path, metadata: str | Path | None, fps: float,
+                block_size: int, overwrite: bool, progress: bool) -> dict[str, Any]:
     from tqdm import tqdm
 
     from ..writer import StoreWriter, init

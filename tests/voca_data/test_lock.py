@@ -1,0 +1,91 @@
+"""Issue 10, point 4: one writer per store and per training run directory (real processes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from voca_data.lock import LockError, holder, lock, lock_path
+
+HOLD = """
+import sys, time
+from voca_data.lock import lock
+with lock(sys.argv[1], what=sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def _holder_process(path: Path, what: str = "store") -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path), what], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_second_writer_is_refused_and_a_dead_holder_is_taken_over(tmp_path, caplog):
+    store = tmp_path / "s.zarr"
+    proc = _holder_process(store)
+    try:
+        info = holder(store)
+        assert info["pid"] == proc.pid and info["what"] == "store"
+        with pytest.raises(LockError, match=f"s.zarr: the store is being written by pid {proc.pid} on host"):
+            with lock(store):
+                pass
+    finally:
+        _kill(proc)
+    # SIGKILL left the lock file behind; nobody holds it: the next writer takes it over
+    assert lock_path(store).exists()
+    with caplog.at_level("WARNING"):
+        with lock(store):
+            assert holder(store)["pid"] == os.getpid()
+            with lock(store):  # re-entrant in one process (extract -> finalize)
+                pass
+            assert lock_path(store).exists()
+    assert f"taking over the lock of pid {proc.pid}" in caplog.text
+    assert not lock_path(store).exists()
+
+
+def test_convert_import_finalize_and_train_hold_the_lock(tmp_path):
+    import voca_models
+    from voca_data.convert import convert
+    from voca_data.testing import random_store
+    from voca_data.writer import StoreWriter
+
+    store = random_store(tmp_path / "r.zarr", n_videos=12, seed=2)
+    proc = _holder_process(store)
+    try:
+        with pytest.raises(LockError, match="being written by pid"):
+            StoreWriter(store).finalize()
+    finally:
+        _kill(proc)
+    out = tmp_path / "r.h5"
+    proc = _holder_process(out)
+    try:
+        with pytest.raises(LockError, match="r.h5: the store is being written"):
+            convert(store, out)
+        assert not out.exists()
+    finally:
+        _kill(proc)
+    assert convert(store, out) == out
+    run = tmp_path / "run"
+    proc = _holder_process(run, "training run directory")
+    try:
+        with pytest.raises(LockError, match="run: the training run directory is being written by pid"):
+            voca_models.train("localizer", store, run, model_config={"d_model": 16, "num_layers": 1,
+                                                                      "nhead": 2},
+                              train_config={"epochs": 1, "window": 32, "batch_size": 4,
+                                            "progress": False, "device": "cpu"})
+        assert not (run / "last").exists()
+    finally:
+        _kill(proc)
