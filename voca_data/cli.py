@@ -12,6 +12,8 @@ import logging
 import sys
 from typing import Sequence
 
+from .lock import LockError
+
 log = logging.getLogger("voca")
 
 COMMANDS: dict[str, str] = {
@@ -31,7 +33,9 @@ COMMANDS: dict[str, str] = {
 
 # errors a user can fix: printed as one line, exit code 2 (no traceback)
 _USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError,
-                                                 PermissionError, KeyError)
+                                                 PermissionError, KeyError,
+                                                 OSError,  # disk full, I/O errors: one line
+                                                 LockError)  # a second writer
 
 
 def _unavailable(name: str, exc: BaseException):

@@ -218,7 +218,7 @@ def _hdf5_to_zarr(src: Path, out: Path, progress: bool) -> None:
     import zarr
     from tqdm import tqdm
 
-    from .writer import _compressor, _consolidate
+    from .writer import _compressor, _consolidate, _string_compressor
 
     with h5netcdf.File(src, "r") as f:
         attrs = decode_attrs({k: _plain(v) for k, v in f.attrs.items()})
@@ -243,7 +243,7 @@ def _hdf5_to_zarr(src: Path, out: Path, progress: bool) -> None:
             h5_chunks = tuple(var.chunks) if var.chunks else (shape or None)
             kwargs: dict[str, Any] = {"name": name, "shape": shape, "dimension_names": dims, "attributes": vattrs}
             if is_str:
-                kwargs.update(dtype=str, fill_value="")
+                kwargs.update(dtype=str, fill_value="", compressors=_string_compressor())
             else:
                 kwargs.update(dtype=var.dtype, compressors=_compressor(),
                               fill_value=np.asarray(0 if fill is None else fill, dtype=var.dtype)[()])

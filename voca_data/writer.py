@@ -48,7 +48,14 @@ _FRAME_ARRAY_CONFIG = {"write_empty_chunks": False}
 
 
 def _compressor() -> Any:
-    return zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+    """Numeric arrays' bytes codecs: Blosc zstd, then a ``crc32c`` checksum of every chunk (a
+    flipped bit is a read error, never a wrong value; shard indexes carry their own crc32c)."""
+    return [zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"), zarr.codecs.Crc32cCodec()]
+
+
+def _string_compressor() -> Any:
+    """String arrays' bytes codecs: zstd and a ``crc32c`` checksum."""
+    return [zarr.codecs.ZstdCodec(level=0, checksum=False), zarr.codecs.Crc32cCodec()]
 
 
 def _consolidate(path: Path) -> None:
@@ -156,8 +163,7 @@ def init(
         if var.kind == schema.FRAME:
             kwargs["shards"] = schema.shard_shape(var.name, sizes, block_size)
             kwargs["config"] = _FRAME_ARRAY_CONFIG
-        if not var.is_string:
-            kwargs["compressors"] = _compressor()
+        kwargs["compressors"] = _string_compressor() if var.is_string else _compressor()
         root.create_array(**kwargs)
 
     # static per-video variables, written once
@@ -409,7 +415,7 @@ class StoreWriter:
         arr = self._root.create_array(
             name=name, shape=data.shape, dtype=data.dtype, chunks=data.shape or None,
             dimension_names=list(dims), attributes=dict(attrs or {}),
-            fill_value=np.nan if data.dtype.kind == "f" else 0,
+            fill_value=np.nan if data.dtype.kind == "f" else 0, compressors=_compressor(),
         )
         arr[...] = data
         _consolidate(self.path)
@@ -447,8 +453,7 @@ class StoreWriter:
                 fill_value=_fill_for(var), dimension_names=list(var.dims),
                 attributes=dict(old.attrs),
             )
-            if not var.is_string:
-                kwargs["compressors"] = _compressor()
+            kwargs["compressors"] = _string_compressor() if var.is_string else _compressor()
             new = self._root.create_array(**kwargs)
             new[:] = data
             os.rename(self.path / name, self.path / f"_old_{name}")

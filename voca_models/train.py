@@ -394,6 +394,12 @@ def train(
         )
 
     # ---- the store: checked before anything is built
+    from voca_data.check import quick_check
+
+    broken = quick_check(store)
+    if broken:
+        raise ValueError(f"{store} fails the integrity check ({len(broken)} problem(s); first: "
+                         f"{broken[0]}); run voca check {store}")
     info = StoreInfo.load(store)
     train_split = info.resolve_split("train", cfg.train_split)
     dev_split = info.resolve_split("dev", cfg.dev_split)

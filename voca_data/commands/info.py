@@ -22,8 +22,15 @@ _LABELS = {1: "fake", 0: "real", -1: "unknown"}
 _PROVENANCE_KEYS = ("visual_encoder", "audio_encoder", "face_detector")
 
 
+#: failed videos listed by default (``--failed``: all)
+FAILED_LISTED = 10
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", type=Path, help="a .zarr store or an .h5 file")
+    parser.add_argument("--failed", action="store_true",
+                        help=f"list every failed video with its reason (default: the first "
+                             f"{FAILED_LISTED})")
 
 
 def size_on_disk(path: Path) -> int:
@@ -56,8 +63,34 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def summary(ds: Any, path: Path) -> str:
-    """The text ``voca info`` prints for an opened store."""
+def failed_videos(ds: Any) -> list[tuple[str, str]]:
+    """``(video_id, reason)`` of every failed video, in store order."""
+    import numpy as np
+
+    from voca_data import schema
+
+    status = np.asarray(ds["status"].values)
+    ids = [str(v) for v in np.asarray(ds["video_id"].values).tolist()]
+    errors = ([str(e) for e in np.asarray(ds["error"].values).tolist()] if "error" in ds.variables
+              else [""] * len(ids))
+    return [(ids[k], errors[k] or "(no reason recorded)") for k in np.flatnonzero(status == schema.FAILED)]
+
+
+def _failed_lines(ds: Any, limit: int | None) -> list[str]:
+    failed = failed_videos(ds)
+    if not failed:
+        return []
+    shown = failed if limit is None else failed[:limit]
+    out = ["", f"failed    {len(failed)} video{'s' if len(failed) != 1 else ''}:"]
+    out += [f"  {vid}: {why}" for vid, why in shown]
+    if len(shown) < len(failed):
+        out.append(f"  ... {len(failed) - len(shown)} more (voca info --failed lists all)")
+    return out
+
+
+def summary(ds: Any, path: Path, failed_limit: int | None = FAILED_LISTED) -> str:
+    """The text ``voca info`` prints for an opened store (failed videos with their reasons, the
+    first ``failed_limit``; ``None``: all)."""
     import numpy as np
 
     from voca_data import schema
@@ -115,6 +148,7 @@ def summary(ds: Any, path: Path) -> str:
     rows.append(["all", "", *(str(int((status == c).sum())) for c in (schema.PENDING, schema.OK, schema.FAILED)),
                  str(status.size), f"{int(n_frames[ok].sum()):,}"])
     out += ["", _table(rows)]
+    out += _failed_lines(ds, failed_limit)
     history = a.get("history") or []
     if history:
         out += ["", "history   " + ", ".join(f"{h.get('action')} {h.get('time', '')}" for h in history[-5:])]
@@ -123,9 +157,28 @@ def summary(ds: Any, path: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     import voca_data
+    from voca_data.check import quick_check
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", voca_data.IncompleteStoreWarning)
-        ds = voca_data.open(args.store)
-    print(summary(ds, Path(args.store)))
+    problems = quick_check(args.store) if Path(args.store).is_dir() else []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", voca_data.IncompleteStoreWarning)
+            ds = voca_data.open(args.store)
+        text = summary(ds, Path(args.store), None if args.failed else FAILED_LISTED)
+    except (ValueError, OSError, KeyError, TypeError, OverflowError) as exc:
+        # a broken store: say what is wrong in one line per problem, never a traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        for p in problems:
+            print(f"broken    {p}")
+        print(f"{args.store}: cannot be summarised ({type(exc).__name__}: {first}); run voca check "
+              f"{args.store}")
+        return 1
+    print(text)
+    if problems:
+        print("")
+        for p in problems:
+            print(f"BROKEN    {p}")
+        print(f"{args.store}: {len(problems)} integrity problem{'s' if len(problems) != 1 else ''}: "
+              f"the store is NOT usable as it is; run voca check {args.store}")
+        return 1
     return 0
