@@ -60,7 +60,17 @@ _REPAIR = ("Re-extract the affected blocks (reset their status to pending and ru
 
 
 def _chunk_file(path: Path, name: str, coords: tuple[int, ...]) -> Path:
-    """The file of chunk (or shard) ``coords`` of array ``name`` (default chunk key encoding)."""
+    """The file of chunk (or shard) ``coords`` of array ``name`` (``default`` chunk key encoding,
+    or ``v2`` as finalized per-video arrays use)."""
+    import json
+
+    try:
+        encoding = json.loads((path / name / "zarr.json").read_text()).get("chunk_key_encoding") or {}
+    except (OSError, ValueError, AttributeError):
+        encoding = {}
+    if encoding.get("name") == "v2":
+        sep = (encoding.get("configuration") or {}).get("separator", ".")
+        return path / name / sep.join(str(c) for c in coords)
     return path / name / "c" / Path(*[str(c) for c in coords])
 
 

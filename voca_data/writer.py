@@ -64,6 +64,28 @@ def _consolidate(path: Path) -> None:
         zarr.consolidate_metadata(str(path))
 
 
+def _crash_window(stage: str, name: str) -> None:
+    """A point between two steps of a multi-file update (tests inject crashes here)."""
+
+
+def _chunk_key_encoding(array_dir: Path) -> str:
+    import json
+
+    meta = json.loads((array_dir / "zarr.json").read_text())
+    return str((meta.get("chunk_key_encoding") or {}).get("name", "default"))
+
+
+def _remove_stale_chunks(array_dir: Path) -> None:
+    """Delete the chunk files of the layout ``zarr.json`` does not use (``c/...`` for the ``v2``
+    key encoding, top-level ``0``, ``1`` ... for the ``default`` one)."""
+    if _chunk_key_encoding(array_dir) == "v2":
+        shutil.rmtree(array_dir / "c", ignore_errors=True)
+    else:
+        for f in array_dir.iterdir():
+            if f.is_file() and f.name.split(".")[0].isdigit():
+                f.unlink(missing_ok=True)
+
+
 def _fill_for(var: schema.Variable) -> Any:
     return "" if var.is_string else var.fill
 
@@ -436,44 +458,85 @@ class StoreWriter:
         return int(arr.chunks[0]) == min(self.block_size, self.n_videos)
 
     def _rechunk_block_variables(self, chunk: int) -> None:
-        """Rewrite the per-video block variables with ``chunk`` videos per chunk, crash-safely:
-        the new array is written under a temporary name, then swapped in by directory renames
-        (:meth:`_recover` completes a swap interrupted by a crash)."""
+        """Rewrite the per-video block variables with ``chunk`` videos per chunk, crash-safely and
+        without a half state for readers. The new chunks use the other chunk-key encoding
+        (``c/0`` <-> ``0``), so both layouts' files coexist in the array's directory while:
+
+        1. the new array is written as ``_tmp_NAME`` and its chunk files moved into ``NAME/``;
+        2. ``NAME/zarr.json`` is replaced atomically by the new metadata;
+        3. the consolidated metadata (what readers use) is rewritten atomically;
+        4. the old layout's chunk files are deleted.
+
+        Metadata never names chunk files that are gone; :meth:`_recover` finishes any step a
+        crash interrupted (it runs whenever a writer opens the store)."""
         for name in schema.BLOCK_VARIABLES:
             var = schema.VARIABLES[name]
             old = self._root[name]
             if int(old.chunks[0]) == chunk:
                 continue
             data = old[:]
+            encoding = _chunk_key_encoding(self.path / name)
             tmp = f"_tmp_{name}"
-            if tmp in self._root:
-                del self._root[tmp]
+            shutil.rmtree(self.path / tmp, ignore_errors=True)
             kwargs: dict[str, Any] = dict(
                 name=tmp, shape=old.shape, dtype=str if var.is_string else var.dtype, chunks=(chunk,),
                 fill_value=_fill_for(var), dimension_names=list(var.dims),
                 attributes=dict(old.attrs),
+                chunk_key_encoding=({"name": "v2", "separator": "."} if encoding == "default"
+                                    else {"name": "default", "separator": "/"}),
             )
             kwargs["compressors"] = _string_compressor() if var.is_string else _compressor()
             new = self._root.create_array(**kwargs)
             new[:] = data
-            os.rename(self.path / name, self.path / f"_old_{name}")
-            os.rename(self.path / tmp, self.path / name)
-            shutil.rmtree(self.path / f"_old_{name}")
+            for f in sorted((self.path / tmp).rglob("*")):
+                if f.is_file() and f.name != "zarr.json":
+                    dest = self.path / name / f.relative_to(self.path / tmp)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.rename(f, dest)
+            _crash_window("chunks moved", name)
+            os.replace(self.path / tmp / "zarr.json", self.path / name / "zarr.json")
+            shutil.rmtree(self.path / tmp, ignore_errors=True)
+            _crash_window("metadata replaced", name)
+            _consolidate(self.path)
+            _crash_window("consolidated", name)
+            _remove_stale_chunks(self.path / name)
         self._root = zarr.open_group(str(self.path), mode="r+", zarr_format=3, use_consolidated=False)
 
     def _recover(self) -> None:
-        """Finish a block-variable swap that a crash interrupted."""
+        """Finish a block-variable rechunk that a crash interrupted (see
+        :meth:`_rechunk_block_variables`); also the directory swaps of stores written before."""
+        import json
+
+        stale_consolidated = False
+        try:
+            consolidated = json.loads((self.path / "zarr.json").read_text()).get(
+                "consolidated_metadata") or {}
+        except (OSError, ValueError):
+            consolidated = {}
         for name in schema.BLOCK_VARIABLES:
             old, tmp, cur = self.path / f"_old_{name}", self.path / f"_tmp_{name}", self.path / name
-            if not cur.exists() and tmp.exists():
-                os.rename(tmp, cur)
-            if cur.exists():
-                if old.exists():
-                    shutil.rmtree(old)
-                if tmp.exists():
-                    shutil.rmtree(tmp)
-            elif old.exists():
-                os.rename(old, cur)
+            if (old.exists() or tmp.exists()) and not (cur / "zarr.json").exists():
+                # a directory swap of the earlier layout: put the complete array back in place
+                if tmp.exists() and (tmp / "zarr.json").exists() and not old.exists():
+                    os.rename(tmp, cur)
+                elif old.exists():
+                    shutil.rmtree(cur, ignore_errors=True)
+                    os.rename(old, cur)
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
+            entry = (consolidated.get("metadata") or {}).get(name)
+            if entry is not None and (cur / "zarr.json").exists():
+                meta = json.loads((cur / "zarr.json").read_text())
+                if meta.get("chunk_grid") != entry.get("chunk_grid") or \
+                        meta.get("chunk_key_encoding") != entry.get("chunk_key_encoding"):
+                    stale_consolidated = True
+        if stale_consolidated:  # step 3 was interrupted: readers still use the old layout
+            _consolidate(self.path)
+            log.warning("%s: finished an interrupted rechunk (consolidated metadata rewritten)",
+                        self.path)
+        for name in schema.BLOCK_VARIABLES:
+            if (self.path / name / "zarr.json").exists():
+                _remove_stale_chunks(self.path / name)
 
     def remove_partial_files(self) -> int:
         """Delete the temporary ``*.partial`` files that writers killed mid-write leave behind

@@ -41,6 +41,7 @@ from .checkpoint import (
     load_checkpoint,
     load_training_state,
     read_meta,
+    recover_checkpoint,
     resolve_checkpoint_dir,
     save_checkpoint,
 )
@@ -349,6 +350,7 @@ def train(
     state: dict[str, Any] | None = None
     optim_state: dict[str, Any] | None = None
     if resume is not None:
+        recover_checkpoint(Path(resume) / "last")  # a save interrupted between its renames
         ckpt_dir = resolve_checkpoint_dir(
             Path(resume) / "last" if (Path(resume) / "last").exists() else resume
         )

@@ -69,7 +69,7 @@ def test_defect6_missing_shard_is_named_by_check_info_and_train(store, capsys):
 
 
 def test_defect6_truncated_status_chunk_and_shard(store, capsys):
-    status = store / "status" / "c" / "0"
+    status = store / "status" / "0"  # finalized per-video arrays: one chunk, v2 key encoding
     status.write_bytes(status.read_bytes()[:10])
     audio = store / "audio" / "c" / "1" / "0" / "0"
     audio.write_bytes(audio.read_bytes()[: audio.stat().st_size // 2])
