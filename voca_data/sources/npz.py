@@ -261,6 +261,17 @@ def scan(root: str | Path, metadata: str | Path | None = None, fps: float = sche
 
 
 # --------------------------------------------------------------------------- one video
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def _check_float16_range(x: np.ndarray, file: str) -> None:
+    """The store keeps embeddings as float16: a value beyond its range would become inf."""
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    if peak > _FLOAT16_MAX:
+        raise NpzError(f"{file}: embeddings reach {peak:.6g}, beyond float16's range (+-{_FLOAT16_MAX:g}) "
+                       "that the store uses; they would be stored as inf. Rescale them")
+
+
 def _load_video(v: NpzVideo, visual_dim: int, audio_dim: int, fps: float,
                 metadata: bool) -> dict[str, Any]:
     """Arrays for one video; raises NpzError naming the file on any problem."""
@@ -277,6 +288,7 @@ def _load_video(v: NpzVideo, visual_dim: int, audio_dim: int, fps: float,
     bad = ~np.isfinite(emb).all(axis=1)
     if bad.any():
         raise NpzError(f"{VISUAL_FILE}: embeddings are NaN/inf at {int(bad.sum())} of {t} frames")
+    _check_float16_range(emb, VISUAL_FILE)
     try:
         aud = _load(v.folder / AUDIO_FILE, ["embeddings"])["embeddings"]
     except NpzError as exc:
@@ -286,6 +298,7 @@ def _load_video(v: NpzVideo, visual_dim: int, audio_dim: int, fps: float,
                        f"expected (T_a, {audio_dim}) floats")
     if not np.isfinite(aud).all():
         raise NpzError(f"{AUDIO_FILE}: embeddings contain NaN/inf")
+    _check_float16_range(aud, AUDIO_FILE)
     resampled = aud.shape[0] != t
     if resampled:
         notes.append(f"audio resampled from {aud.shape[0]} to {t} frames (linear)")
