@@ -89,3 +89,21 @@ def test_convert_import_finalize_and_train_hold_the_lock(tmp_path):
         assert not (run / "last").exists()
     finally:
         _kill(proc)
+
+
+def test_import_npz_holds_the_lock(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from npz_fixture import make_npz_tree
+
+    from voca_data.sources.npz import import_npz
+
+    fx = make_npz_tree(tmp_path / "npz", n_videos=3, visual_dim=8, audio_dim=4)
+    out = tmp_path / "s.zarr"
+    proc = _holder_process(out)
+    try:
+        with pytest.raises(LockError, match="s.zarr: the store is being written by pid"):
+            import_npz(fx.root, out, metadata=fx.metadata)
+        assert not out.exists()
+    finally:
+        _kill(proc)
+    assert import_npz(fx.root, out, metadata=fx.metadata)["complete"]
