@@ -204,3 +204,19 @@ def test_defect1_pickled_weights_never_run(tmp_path, monkeypatch):
     audio = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
     np.testing.assert_allclose(loaded.encode(audio, n_frames=12), random_enc.encode(audio, n_frames=12),
                                atol=1e-5)
+
+
+def test_defect1_pickled_face_alignment_weights_never_run(tmp_path, monkeypatch):
+    from voca_data.encoders import UnsafeWeightsError
+    from voca_data.faces import FaceAlignmentDetector, _fa_expected_files
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    ckpt = tmp_path / "hub" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    files = _fa_expected_files()
+    marker = tmp_path / "pwned"
+    torch.save({"w": _Payload(marker)}, ckpt / files["s3fd"])
+    (ckpt / files["2DFAN-4"]).write_bytes(b"PK")
+    with pytest.raises(UnsafeWeightsError, match=f"{files['s3fd']}: refused"):
+        FaceAlignmentDetector()
+    assert not marker.exists()
