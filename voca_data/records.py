@@ -22,9 +22,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LABEL_TOLERANCE", "ManifestError", "VideoRecord", "check_relative_path", "frame_labels",
+__all__ = ["LABEL_TOLERANCE", "MAX_VIDEO_SECONDS", "ManifestError", "VideoRecord", "check_relative_path", "frame_labels",
            "timeline_notes", "video_frame_labels"]
 
+
+#: longest video any metadata may claim (24 h): larger durations, frame counts or period bounds are
+#: refused before anything is allocated from them
+MAX_VIDEO_SECONDS = 24 * 3600.0
 
 #: seconds by which metadata (a frame count, a period's end) may disagree with the media's own
 #: timeline before the video gets a note (a failure under ``strict``)
@@ -84,6 +88,12 @@ class VideoRecord:
                 raise ManifestError(
                     f"record {self.video_id!r}: fake period [{s}, {e}] must satisfy 0 <= start < end"
                 )
+            if e > MAX_VIDEO_SECONDS:
+                raise ManifestError(f"record {self.video_id!r}: fake period [{s:g}, {e:g}] lies beyond "
+                                    f"{MAX_VIDEO_SECONDS:g} s (24 h), the longest video voca accepts")
+        if self.duration is not None and not 0 <= self.duration <= MAX_VIDEO_SECONDS:
+            raise ManifestError(f"record {self.video_id!r}: duration {self.duration:g} s is outside "
+                                f"[0, {MAX_VIDEO_SECONDS:g}] (24 h)")
         check_relative_path(self.path, what=f"record {self.video_id!r}")
 
     @property

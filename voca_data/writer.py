@@ -38,7 +38,7 @@ import zarr
 
 from . import schema
 from .provenance import command_line, history_entry, now, software_versions, voca_version
-from .records import VideoRecord, timeline_notes, video_frame_labels
+from .records import MAX_VIDEO_SECONDS, VideoRecord, timeline_notes, video_frame_labels
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,10 @@ def init(
         raise ValueError(f"block_size must be >= 1, got {block_size}")
     if visual_dim < 1 or audio_dim < 1:
         raise ValueError(f"visual_dim and audio_dim must be >= 1, got {visual_dim}, {audio_dim}")
+    if not 0 <= max_frames <= MAX_VIDEO_SECONDS * fps:
+        raise ValueError(f"max_frames {max_frames} is more than {MAX_VIDEO_SECONDS:g} s (24 h) at "
+                         f"{fps:g} fps: a record or media file claims an impossible length; size the "
+                         "frame dimension from the media, not from the metadata")
     ids = [r.video_id for r in records]
     if len(set(ids)) != len(ids):
         seen: set[str] = set()

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..records import MAX_VIDEO_SECONDS
+
 from ..records import ManifestError, VideoRecord
 
 log = logging.getLogger(__name__)
@@ -56,9 +58,6 @@ MAX_LISTED = 20
 #: seconds a fake period may start before 0 or end after the video before it is an error (such
 #: periods are clipped to the video; the labels of existing frames do not change)
 PERIOD_TOLERANCE = 0.05
-#: longest video any metadata may claim (24 h): larger durations, frame counts or period bounds are
-#: refused before anything is allocated from them
-MAX_VIDEO_SECONDS = 24 * 3600.0
 #: media files a folder source picks up (case-insensitive)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 

@@ -192,10 +192,10 @@ def _lavdf_record(rec: Mapping[str, Any], where: str) -> tuple[VideoRecord, str,
     file = str(rec["file"])
     split = str(rec.get("split") or file.split("/")[0])
     stem = Path(file).stem
-    periods = tuple(tuple(map(float, p)) for p in rec.get("fake_periods") or ())
-    mv, ma = rec.get("modify_video"), rec.get("modify_audio")
-    fake = bool(periods) or bool(mv) or bool(ma) or int(rec.get("n_fakes") or 0) > 0
     try:
+        periods = tuple(tuple(map(float, p)) for p in rec.get("fake_periods") or ())
+        mv, ma = rec.get("modify_video"), rec.get("modify_audio")
+        fake = bool(periods) or bool(mv) or bool(ma) or int(rec.get("n_fakes") or 0) > 0
         record = VideoRecord(
             video_id=f"{split}/{stem}", path=file, split=split, label=int(fake),
             fake_periods=tuple(sorted(periods)),
@@ -206,6 +206,9 @@ def _lavdf_record(rec: Mapping[str, Any], where: str) -> tuple[VideoRecord, str,
         )
     except ManifestError as exc:
         raise ManifestError(f"{where}: {exc}") from exc
+    except (TypeError, ValueError, OverflowError) as exc:  # e.g. a period of 10**400 or "abc"
+        raise ManifestError(f"{where}: fake_periods, n_fakes, duration or video_frames is not a "
+                            f"usable number ({str(exc)[:120]})") from None
     return record, split, stem
 
 
