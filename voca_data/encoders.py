@@ -123,8 +123,6 @@ def _torch_load_weights_only(path: Path) -> Any:
 def _load_state_dict(path: Path) -> tuple[dict, dict]:
     """A state dict from a safetensors or torch file (``weights_only``), and safetensors
     metadata (empty for torch files)."""
-    import torch
-
     meta: dict = {}
     if path.suffix == ".safetensors":
         from safetensors import safe_open

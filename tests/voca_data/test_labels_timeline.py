@@ -57,7 +57,7 @@ def _video(store, video_id):
 
 
 def test_defect2a_metadata_shorter_than_media_labels_the_media(relabelled):
-    store, records, short, _, frames = relabelled
+    store, _, short, _, frames = relabelled
     v = _video(store, short["file"][:-4])
     n = int(v.n_frames)
     assert abs(n - frames[short["file"]]) <= 1
@@ -69,7 +69,7 @@ def test_defect2a_metadata_shorter_than_media_labels_the_media(relabelled):
 
 
 def test_defect2b_period_past_the_media_is_a_note_not_silence(relabelled):
-    store, records, _, long, _ = relabelled
+    store, _, _, long, _ = relabelled
     v = _video(store, long["file"][:-4])
     assert int(v.status) == schema.OK and int(v.label) == 1
     assert (np.asarray(v.frame_label[: int(v.n_frames)]) == 0).all()

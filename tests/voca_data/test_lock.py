@@ -39,19 +39,18 @@ def test_second_writer_is_refused_and_a_dead_holder_is_taken_over(tmp_path, capl
     try:
         info = holder(store)
         assert info["pid"] == proc.pid and info["what"] == "store"
-        with pytest.raises(LockError, match=f"s.zarr: the store is being written by pid {proc.pid} on host"):
-            with lock(store):
-                pass
+        with pytest.raises(LockError, match=f"s.zarr: the store is being written by pid {proc.pid} on host"), \
+                lock(store):
+            pass
     finally:
         _kill(proc)
     # SIGKILL left the lock file behind; nobody holds it: the next writer takes it over
     assert lock_path(store).exists()
-    with caplog.at_level("WARNING"):
-        with lock(store):
-            assert holder(store)["pid"] == os.getpid()
-            with lock(store):  # re-entrant in one process (extract -> finalize)
-                pass
-            assert lock_path(store).exists()
+    with caplog.at_level("WARNING"), lock(store):
+        assert holder(store)["pid"] == os.getpid()
+        with lock(store):  # re-entrant in one process (extract -> finalize)
+            pass
+        assert lock_path(store).exists()
     assert f"taking over the lock of pid {proc.pid}" in caplog.text
     assert not lock_path(store).exists()
 

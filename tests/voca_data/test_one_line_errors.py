@@ -47,7 +47,7 @@ def test_defect5_metadata_sizes_refused_before_allocation(tmp_path):
     for frames in (10**9, 10**30):
         items[0]["video_frames"] = frames
         (root / "metadata.min.json").write_text(json.dumps(items))
-        with pytest.raises(ManifestError, match=f"video_frames must be an integer > 0 and at most 2160000"):
+        with pytest.raises(ManifestError, match="video_frames must be an integer > 0 and at most 2160000"):
             load("lavdf", root)
     text = json.dumps(items).replace(str(10**30), "1" + "0" * 5000, 1)
     (root / "metadata.min.json").write_text(text)

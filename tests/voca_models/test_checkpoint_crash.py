@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 import voca_models
-from voca_models import checkpoint
 from voca_data.testing import random_store
+from voca_models import checkpoint
 
 TINY = {"d_model": 16, "num_layers": 1, "nhead": 2}
 
@@ -32,7 +32,8 @@ def test_defect7_checkpoint_save_crash_keeps_a_resumable_run(tmp_path, monkeypat
     monkeypatch.undo()
     assert not (run / "last").exists()  # the window: last/ moved aside
     # loading and resuming restore the previous checkpoint, then continue
-    model, meta = voca_models.load_checkpoint(run / "last")
+    _, meta = voca_models.load_checkpoint(run / "last")
+    assert meta["model"] == "localizer"
     assert (run / "last" / "meta.json").read_text() == before
     result = voca_models.train("localizer", store, run, model_config=TINY,
                                train_config={**cfg, "epochs": 2}, resume=run)
