@@ -98,3 +98,28 @@ def test_defect8_preview_refuses_paths_outside_the_root(tmp_path, capsys):
     group["path"][0] = "../outside.mp4"
     assert any("contains '..'" in p for p in check_store(store))
     assert not (tmp_path / "p.png").exists()
+
+
+def test_defect8_disk_full_is_one_line(tmp_path):
+    """A write that fails (here RLIMIT_FSIZE: EFBIG, as ENOSPC on a full disk) ends ``voca convert``
+    with one line, and the output is not left half written."""
+    import resource
+    import signal
+    import subprocess
+
+    from voca_data.convert import convert
+    from voca_data.testing import random_store
+
+    h5 = convert(random_store(tmp_path / "r.zarr", n_videos=8, seed=0), tmp_path / "r.h5")
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    out = tmp_path / "o.zarr"
+    proc = subprocess.run([sys.executable, "-m", "voca_data", "-q", "convert", str(h5), str(out)],
+                          preexec_fn=limit, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and "->" not in ln]
+    assert lines == ["voca convert: error: [Errno 27] File too large"], proc.stderr
+    assert not out.exists()
