@@ -190,9 +190,10 @@ def check_files(path: str | Path) -> list[str]:
 
 def quick_check(path: str | Path) -> list[str]:
     """The cheap part of :func:`check_store`, for commands that must not start on a broken
-    store (``train``, ``info``): :func:`check_files`, and the ``visual`` shard file of every
-    block holding ok videos present. Per-frame chunks are not decoded (their checksums are
-    verified as they are read). HDF5 files: ``[]``.
+    store (``train``, ``info``): :func:`check_files`, the ``visual`` shard file of every block
+    holding ok videos present, and every shard's index intact (a truncated shard fails).
+    Per-frame chunks are not decoded (their checksums are verified as they are read). HDF5
+    files: ``[]``.
 
     >>> quick_check("lavdf.zarr")          # doctest: +SKIP
     []
@@ -219,6 +220,53 @@ def quick_check(path: str | Path) -> list[str]:
             if not shard.exists():
                 problems.append(f"visual: shard file {shard} is missing, but videos {b}.."
                                 f"{min(b + shard_rows, len(status)) - 1} hold ok videos. {_REPAIR}")
+    for name in schema.FRAME_VARIABLES:
+        if (path / name).is_dir():
+            problems.extend(_shard_index_problems(path, name))
+    return problems
+
+
+def _shard_index_problems(path: Path, name: str) -> list[str]:
+    """Every shard file of per-frame array ``name`` checked without decoding its chunks: the index
+    at its end (``n_chunks`` x (offset, nbytes) uint64 + crc32c) intact and every chunk it lists
+    inside the file. A truncated or overwritten shard fails this; a flipped bit inside a chunk is
+    caught when the chunk is read."""
+    import json
+
+    import google_crc32c
+
+    meta = json.loads((path / name / "zarr.json").read_text())
+    codec = meta["codecs"][0]
+    if codec.get("name") != "sharding_indexed":
+        return []
+    conf = codec["configuration"]
+    shard_shape = meta["chunk_grid"]["configuration"]["chunk_shape"]
+    n_chunks = int(np.prod([s // c for s, c in zip(shard_shape, conf["chunk_shape"])]))
+    checksummed = any(c.get("name") == "crc32c" for c in conf.get("index_codecs", []))
+    size = 16 * n_chunks + (4 if checksummed else 0)
+    problems = []
+    root = path / name / "c"
+    for file in sorted(root.rglob("*")) if root.is_dir() else []:
+        if not file.is_file():
+            continue
+        total = file.stat().st_size
+        why = None
+        if total < size:
+            why = f"{total} bytes, shorter than its index ({size} bytes): truncated"
+        else:
+            with open(file, "rb") as fh:
+                fh.seek(total - size)
+                raw = fh.read(size)
+            body = raw[:16 * n_chunks]
+            if checksummed and np.uint32(google_crc32c.value(body)).tobytes() != raw[-4:]:
+                why = "its index fails its checksum: truncated or overwritten"
+            else:
+                index = np.frombuffer(body, "<u8").reshape(-1, 2)
+                used = index[index[:, 0] != np.iinfo(np.uint64).max]
+                if len(used) and int((used[:, 0] + used[:, 1]).max()) > total - size:
+                    why = "its index lists chunks past the end of the file: truncated"
+        if why:
+            problems.append(f"{name}: shard file {file}: {why}. {_REPAIR}")
     return problems
 
 

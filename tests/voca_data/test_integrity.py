@@ -83,9 +83,20 @@ def test_defect6_truncated_status_chunk_and_shard(store, capsys):
 
 
 def test_defect6_truncated_shard_named(pristine, tmp_path):
+    import voca_models
+
     store = shutil.copytree(pristine, tmp_path / "t.zarr")
     audio = store / "audio" / "c" / "1" / "0" / "0"
     audio.write_bytes(audio.read_bytes()[: audio.stat().st_size // 2])
+    # the quick check (info, train) verifies shard indexes without decoding the chunks
+    quick = quick_check(store)
+    assert quick == [f"audio: shard file {audio}: its index fails its checksum: truncated or "
+                     "overwritten. Re-extract the affected blocks (reset their status to pending and "
+                     "run voca extract again) or restore the store from a copy"]
+    with pytest.raises(ValueError, match="fails the integrity check"):  # was a traceback
+        voca_models.train("localizer", store, tmp_path / "run",
+                          model_config={"d_model": 16, "num_layers": 1, "nhead": 2},
+                          train_config={"epochs": 1, "progress": False, "device": "cpu"})
     assert check_store(store) == [f"audio: shard file {audio} (videos 4..7): checksum mismatch: its bytes "
                                   "changed on disk (truncated, bit rot, a bad copy). Re-extract the "
                                   "affected blocks (reset their status to pending and run voca extract "
