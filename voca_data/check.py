@@ -6,7 +6,7 @@ What is checked (each problem is one line naming the variable and the video):
 
 * integrity (Zarr stores, :func:`check_files`): every ``zarr.json`` present, valid JSON and
   agreeing with the consolidated metadata; every chunk decoded with its ``crc32c`` checksum, a
-  corrupt or truncated one named by array, videos, frames and file; no ``visual`` shard missing
+  corrupt or truncated one named by array, videos, frames and file; no ``visual``/``audio`` shard missing
   under ok videos (:func:`quick_check` is the cheap subset ``info`` and ``train`` run);
 * the schema (:func:`voca_data.schema.validate`): attributes, variables, dims, dtypes, extents;
 * per video: ``video_id`` non-empty and unique; ``path`` relative, inside the root; ``status`` in
@@ -190,39 +190,51 @@ def check_files(path: str | Path) -> list[str]:
 
 def quick_check(path: str | Path) -> list[str]:
     """The cheap part of :func:`check_store`, for commands that must not start on a broken
-    store (``train``, ``info``): :func:`check_files`, the ``visual`` shard file of every block
-    holding ok videos present, and every shard's index intact (a truncated shard fails).
-    Per-frame chunks are not decoded (their checksums are verified as they are read). HDF5
-    files: ``[]``.
+    store (``train``, ``info``): :func:`check_files`, the ``visual`` and ``audio`` shard files of
+    every block holding ok videos present, and every shard's index intact (a truncated shard
+    fails). Per-frame chunks are not decoded (their checksums are verified as they are read).
+    HDF5 files: ``[]``.
 
     >>> quick_check("lavdf.zarr")          # doctest: +SKIP
     []
     """
-    import zarr
-
     path = Path(path)
     if not path.is_dir():
         return []
     problems = check_files(path)
     if problems:
         return problems
+    problems += _missing_shards(path)
+    for name in schema.FRAME_VARIABLES:
+        if (path / name).is_dir():
+            problems.extend(_shard_index_problems(path, name))
+    return problems
+
+
+def _missing_shards(path: Path) -> list[str]:
+    """The ``visual`` (and ``audio``, unless the videos have no audio stream) shard files of
+    blocks holding ok videos that are missing: their features are gone, readers would see NaN."""
+    import zarr
+
+    problems: list[str] = []
     try:
         group = zarr.open_group(str(path), mode="r")
         status = np.asarray(group["status"][:])
         n_frames = np.asarray(group["n_frames"][:])
+        errors = [str(e) for e in np.asarray(group["error"][:]).tolist()]
         shard_rows = int(group["visual"].shards[0])
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        return [f"{path}: cannot read status, n_frames or visual: {_why(exc)}"]
+        return [f"{path}: cannot read status, n_frames, error or visual: {_why(exc)}"]
     has = (status == schema.OK) & (n_frames > 0)
-    for b in range(0, len(status), shard_rows):
-        if has[b:b + shard_rows].any():
-            shard = _chunk_file(path, "visual", (b // shard_rows, 0, 0))
-            if not shard.exists():
-                problems.append(f"visual: shard file {shard} is missing, but videos {b}.."
-                                f"{min(b + shard_rows, len(status)) - 1} hold ok videos. {_REPAIR}")
-    for name in schema.FRAME_VARIABLES:
-        if (path / name).is_dir():
-            problems.extend(_shard_index_problems(path, name))
+    has_audio = has & ~np.array([bool(NO_AUDIO_PATTERN.search(e)) for e in errors], dtype=bool)
+    for name, needed in (("visual", has), ("audio", has_audio)):
+        for b in range(0, len(status), shard_rows):
+            if needed[b:b + shard_rows].any():
+                shard = _chunk_file(path, name, (b // shard_rows, 0, 0))
+                if not shard.exists():
+                    problems.append(f"{name}: shard file {shard} is missing, but videos {b}.."
+                                    f"{min(b + shard_rows, len(status)) - 1} hold ok videos. "
+                                    f"{_REPAIR}")
     return problems
 
 
@@ -390,12 +402,6 @@ def _frame_checks(ds: Any, per: dict[str, np.ndarray], ids: list[str], problems:
     for start in tqdm(starts, desc="check", disable=not progress, leave=False):
         sl = slice(start, min(start + block, n_videos))
         valid = np.arange(ds.sizes["frame"])[None, :] < extent[sl, None]
-        if zarr_path is not None and (extent[sl] > 0).any():
-            shard = _chunk_file(zarr_path, "visual", (start // max(block, 1), 0, 0))
-            if not shard.exists():
-                problems.append(f"visual: shard file {shard} is missing, but videos {sl.start}.."
-                                f"{sl.stop - 1} hold ok videos: their features are gone. "
-                                f"{_REPAIR}")
         for name in frame_vars:
             var = schema.VARIABLES[name]
             try:
@@ -454,6 +460,8 @@ def check_store(path: str | Path, progress: bool = False) -> list[str]:
     problems = check_files(path) if (path / "zarr.json").is_file() else []
     if problems and problems[0].startswith(str(path / "zarr.json")):
         return problems  # the root metadata itself is broken: nothing else can be read
+    if (path / "zarr.json").is_file() and not problems:
+        problems += _missing_shards(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -57,7 +57,10 @@ def test_defect6_missing_shard_is_named_by_check_info_and_train(store, capsys):
     os.remove(shard)
     problems = check_store(store)
     assert problems[0].startswith(f"visual: shard file {shard} is missing, but videos 4..7 hold ok videos")
-    assert quick_check(store) == [problems[0].replace(": their features are gone", "")]
+    assert quick_check(store) == [problems[0]]
+    audio = store / "audio" / "c" / "0" / "0" / "0"
+    os.remove(audio)
+    assert quick_check(store)[1].startswith(f"audio: shard file {audio} is missing, but videos 0..3")
     assert cli.main(["info", str(store)]) == 1
     out = capsys.readouterr().out
     assert f"BROKEN    visual: shard file {shard} is missing" in out

@@ -19,7 +19,7 @@ say why; padding past n_frames (and pending/failed videos) is the fill value; no
 (and audio, unless the video notes it has no audio stream) inside n_frames of ok videos;
 frame_label agrees with fake_periods. Integrity (Zarr): every zarr.json present, valid and agreeing
 with the consolidated metadata; every chunk decoded with its crc32c checksum (a flipped bit or a
-truncated file is named: array, videos, frames, file); no shard missing under ok videos.
+truncated file is named: array, videos, frames, file); no visual/audio shard missing under ok videos.
 Reads block by block: memory stays bounded."""
 
 
