@@ -6,8 +6,9 @@ What is checked (each problem is one line naming the variable and the video):
 
 * integrity (Zarr stores, :func:`check_files`): every ``zarr.json`` present, valid JSON and
   agreeing with the consolidated metadata; every chunk decoded with its ``crc32c`` checksum, a
-  corrupt or truncated one named by array, videos, frames and file; no ``visual``/``audio`` shard missing
-  under ok videos (:func:`quick_check` is the cheap subset ``info`` and ``train`` run);
+  corrupt or truncated one named by array, videos, frames and file; no ``visual``/``audio``
+  shard missing under ok videos (:func:`quick_check` is the cheap subset ``info`` and ``train``
+  run);
 * the schema (:func:`voca_data.schema.validate`): attributes, variables, dims, dtypes, extents;
 * per video: ``video_id`` non-empty and unique; ``path`` relative, inside the root; ``status`` in
   {0 pending, 1 ok, 2 failed}; ``label``/``modify_video``/``modify_audio`` in {-1, 0, 1};
