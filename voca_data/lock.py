@@ -49,12 +49,13 @@ _HELD_GUARD = threading.Lock()
 
 
 def lock_path(path: str | os.PathLike) -> Path:
-    """The lock file of ``path``: ``.NAME.lock`` in the same directory.
+    """The lock file of ``path``: ``.NAME.lock`` in the same directory, symlinks resolved (two
+    paths to one store share one lock).
 
     >>> lock_path("/data/lavdf.zarr").name
     '.lavdf.zarr.lock'
     """
-    path = Path(os.path.abspath(os.fspath(path)))
+    path = Path(os.path.realpath(os.fspath(path)))
     return path.parent / f".{path.name}.lock"
 
 

@@ -53,6 +53,16 @@ def test_second_writer_is_refused_and_a_dead_holder_is_taken_over(tmp_path, capl
         assert lock_path(store).exists()
     assert f"taking over the lock of pid {proc.pid}" in caplog.text
     assert not lock_path(store).exists()
+    # another path to the same store (a symlink) is the same lock
+    store.mkdir()
+    (tmp_path / "alias.zarr").symlink_to(store)
+    proc = _holder_process(tmp_path / "alias.zarr")
+    try:
+        with pytest.raises(LockError, match=f"pid {proc.pid}"):
+            with lock(store):
+                pass
+    finally:
+        _kill(proc)
 
 
 def test_convert_import_finalize_and_train_hold_the_lock(tmp_path):
