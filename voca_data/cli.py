@@ -87,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose > 1:
             raise
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if "computed checksum do not match" in str(msg):  # zarr's crc32c codec names no file
+            msg = (f"{msg}: a chunk of the store is corrupt (its crc32c checksum fails); "
+                   "voca check STORE names the array, videos and file")
         print(f"voca {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

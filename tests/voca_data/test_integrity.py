@@ -50,6 +50,19 @@ def test_defect6_one_flipped_bit_is_named(store):
                                   f"file {shard}: checksum mismatch")
 
 
+def test_defect6_flipped_bit_stops_train_in_one_line(store, capsys):
+    shard = store / "visual" / "c" / "0" / "0" / "0"
+    data = bytearray(shard.read_bytes())
+    data[300] ^= 0x10
+    shard.write_bytes(bytes(data))
+    code = cli.main(["-q", "train", "localizer", str(store), "--out", str(store.parent / "run"),
+                     "--epochs", "1", "--device", "cpu"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("voca train: error: Stored and computed checksum do not match")
+    assert err[0].endswith("voca check STORE names the array, videos and file")
+
+
 def test_defect6_missing_shard_is_named_by_check_info_and_train(store, capsys):
     import voca_models
 
