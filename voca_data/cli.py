@@ -12,6 +12,8 @@ import logging
 import sys
 from typing import Sequence
 
+from .lock import LockError
+
 log = logging.getLogger("voca")
 
 COMMANDS: dict[str, str] = {
@@ -32,7 +34,9 @@ COMMANDS: dict[str, str] = {
 
 # errors a user can fix: printed as one line, exit code 2 (no traceback)
 _USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError,
-                                                 PermissionError, KeyError)
+                                                 PermissionError, KeyError,
+                                                 OSError,  # disk full, I/O errors: one line
+                                                 LockError)  # a second writer
 
 
 def _unavailable(name: str, exc: BaseException):
@@ -84,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose > 1:
             raise
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if "computed checksum do not match" in str(msg):  # zarr's crc32c codec names no file
+            msg = (f"{msg}: a chunk of the store is corrupt (its crc32c checksum fails); "
+                   "voca check STORE names the array, videos and file")
         print(f"voca {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -38,7 +38,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "AUDIO_ENCODERS", "TINY_ARCH", "AudioEncoder", "VisualEncoder", "list_audio_encoders",
+    "AUDIO_ENCODERS", "TINY_ARCH", "AudioEncoder", "UnsafeWeightsError", "VisualEncoder",
+    "list_audio_encoders",
     "list_visual_architectures", "make_audio_encoder", "make_visual_encoder",
     "register_tiny_architecture",
 ]
@@ -97,11 +98,31 @@ def _resolve_device(device: str) -> str:
     return device
 
 
+class UnsafeWeightsError(ValueError):
+    """A weights file that would need pickle (arbitrary code) to load: it is never loaded."""
+
+
+def _torch_load_weights_only(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only. A file that
+    needs more (a pickled object, possibly code) is refused with one line naming it."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UnsafeWeightsError(
+            f"{path}: refused, it holds pickled objects beyond tensors (loading it could run "
+            "code); convert it to safetensors or a plain state dict of tensors") from e
+    except (RuntimeError, EOFError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path}: not a readable torch weights file ({first})") from e
+
+
 def _load_state_dict(path: Path) -> tuple[dict, dict]:
     """A state dict from a safetensors or torch file (``weights_only``), and safetensors
     metadata (empty for torch files)."""
-    import torch
-
     meta: dict = {}
     if path.suffix == ".safetensors":
         from safetensors import safe_open
@@ -110,7 +131,7 @@ def _load_state_dict(path: Path) -> tuple[dict, dict]:
         with safe_open(str(path), framework="pt") as f:
             meta = dict(f.metadata() or {})
         return load_file(str(path)), meta
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    state = _torch_load_weights_only(path)
     for key in ("state_dict", "model", "module"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]
@@ -379,9 +400,7 @@ class AudioEncoder:
                 f"https://download.pytorch.org/torchaudio/models/{file_name}), or use "
                 "pretrained=False for random weights (testing only)")
         if found is not None and pretrained is not False:
-            model = bundle.get_model(dl_kwargs={"model_dir": str(found.parent),
-                                                "map_location": "cpu", "progress": False})
-            model = getattr(model, "model", model)  # unwrap the waveform-normalising wrapper
+            model = _bundle_model(bundle, factory, found)
             self.pretrained = True
             self.weights_source = str(found)
             self.weights_sha256 = _sha256(found)
@@ -487,6 +506,28 @@ class AudioEncoder:
             out[empty] = f[nearest]
             count[empty] = 1
         return (out / np.maximum(count, 1)[:, None]).astype(np.float32)
+
+
+def _bundle_model(bundle: Any, factory: str, path: Path) -> Any:
+    """The bundle's architecture with the state dict of ``path`` loaded without pickle
+    (torchaudio's own ``bundle.get_model`` calls ``torch.load(weights_only=False)``)."""
+    import torchaudio
+
+    state = _torch_load_weights_only(path)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a state dict (got {type(state).__name__})")
+    try:
+        from torchaudio.pipelines._wav2vec2 import utils as bundle_utils
+
+        model = bundle_utils._get_model(bundle._model_type, bundle._params)
+    except (ImportError, AttributeError):  # another torchaudio layout: the public factory
+        model = getattr(torchaudio.models, factory)()
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"{path}: weights do not fit {factory} "
+                         f"({str(e).strip().splitlines()[0]})") from e
+    return model
 
 
 def make_audio_encoder(name: str = "logmel", weights_dir: str | None = None, device: str = "cpu",

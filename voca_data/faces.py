@@ -233,6 +233,11 @@ class FaceAlignmentDetector:
                 f"face_alignment weights not found in {ckpt}: missing {', '.join(missing)}. "
                 "Copy them there (set TORCH_HOME to choose the cache) or use the offline "
                 "default detector 'mtcnn'; nothing is downloaded at run time.")
+        # face_alignment loads S3FD through torch.hub (weights_only=False): refuse a file that
+        # needs more than tensors before it gets the chance
+        from .encoders import _torch_load_weights_only
+
+        _torch_load_weights_only(ckpt / files["s3fd"])
         try:
             import face_alignment
         except ImportError as e:

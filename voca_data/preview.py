@@ -67,7 +67,18 @@ def contact_sheet(store: str | os.PathLike, video_id: str, out: str | os.PathLik
         root = (feats["attrs"].get("dataset") or {}).get("root")
         if not root:
             raise ValueError(f"{store} records no dataset root; pass --root")
+    from .records import ManifestError, check_relative_path
+
+    try:  # the stored path is data: never follow it outside the dataset root
+        check_relative_path(str(feats["path"]), what=f"{store}: video {video_id!r}")
+    except ManifestError as exc:
+        raise ValueError(f"{exc}; refusing to open it (voca check flags it too)") from None
     media = Path(root) / feats["path"]
+    real_root = os.path.realpath(root)
+    if not os.path.realpath(media).startswith(real_root.rstrip(os.sep) + os.sep):
+        raise ValueError(f"{store}: video {video_id!r}: path {feats['path']!r} resolves to "
+                         f"{os.path.realpath(media)}, outside the dataset root {real_root}; "
+                         "refusing to open it")
     n = feats["n_frames"]
     try:
         video = decode(media, fps=feats["fps"], max_frames=n)

@@ -22,7 +22,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ManifestError", "VideoRecord", "check_relative_path", "frame_labels"]
+__all__ = ["LABEL_TOLERANCE", "MAX_VIDEO_SECONDS", "ManifestError", "VideoRecord", "check_relative_path", "frame_labels",
+           "timeline_notes", "video_frame_labels"]
+
+
+#: longest video any metadata may claim (24 h): larger durations, frame counts or period bounds are
+#: refused before anything is allocated from them
+MAX_VIDEO_SECONDS = 24 * 3600.0
+
+#: seconds by which metadata (a frame count, a period's end) may disagree with the media's own
+#: timeline before the video gets a note (a failure under ``strict``)
+LABEL_TOLERANCE = 0.05
 
 
 class ManifestError(ValueError):
@@ -78,6 +88,12 @@ class VideoRecord:
                 raise ManifestError(
                     f"record {self.video_id!r}: fake period [{s}, {e}] must satisfy 0 <= start < end"
                 )
+            if e > MAX_VIDEO_SECONDS:
+                raise ManifestError(f"record {self.video_id!r}: fake period [{s:g}, {e:g}] lies beyond "
+                                    f"{MAX_VIDEO_SECONDS:g} s (24 h), the longest video voca accepts")
+        if self.duration is not None and not 0 <= self.duration <= MAX_VIDEO_SECONDS:
+            raise ManifestError(f"record {self.video_id!r}: duration {self.duration:g} s is outside "
+                                f"[0, {MAX_VIDEO_SECONDS:g}] (24 h)")
         check_relative_path(self.path, what=f"record {self.video_id!r}")
 
     @property
@@ -130,3 +146,33 @@ def video_frame_labels(
     if label == -1 or (label == 1 and not periods):
         return np.full(n_frames, -1, dtype=np.int8)
     return frame_labels(periods, n_frames, fps)
+
+
+def timeline_notes(
+    label: int, fake_periods: Iterable[Sequence[float]], n_frames: int, fps: float,
+    metadata_frames: int | None = None, tolerance: float = LABEL_TOLERANCE,
+) -> list[str]:
+    """Where a video's metadata disagrees with its media (``n_frames`` decoded frames at ``fps``):
+    each disagreement is one sentence (empty list: none). The media's timeline decides the
+    labels; these notes say when the metadata's own timeline would have given others.
+
+    * ``metadata_frames`` (the metadata's frame count on the store timeline) off by more than
+      ``tolerance`` seconds;
+    * a fake period ending after the media by more than ``tolerance``;
+    * a fake video (label 1, periods known) of which no frame lies in a fake period.
+
+    >>> timeline_notes(1, [(5.0, 6.0)], n_frames=100, fps=25)[1]
+    'labelled fake but none of its 100 frames lies in a fake period'
+    """
+    notes: list[str] = []
+    end = n_frames / float(fps)
+    if metadata_frames is not None and abs(int(metadata_frames) - n_frames) / fps > tolerance:
+        notes.append(f"the metadata says {int(metadata_frames)} frames, the media has {n_frames}")
+    periods = [(float(s), float(e)) for s, e in fake_periods]
+    late = [p for p in periods if p[1] > end + tolerance]
+    if late:
+        notes.append(f"fake period(s) {', '.join(f'[{s:g}, {e:g}]' for s, e in late)} end after "
+                     f"the media ({end:.3f} s)")
+    if label == 1 and periods and not frame_labels(periods, n_frames, fps).any():
+        notes.append(f"labelled fake but none of its {n_frames} frames lies in a fake period")
+    return notes

@@ -42,6 +42,7 @@ __all__ = [
     "read_meta",
     "load_training_state",
     "resolve_checkpoint_dir",
+    "recover_checkpoint",
     "CheckpointError",
     "FORMAT",
     "FORMAT_VERSION",
@@ -147,11 +148,13 @@ def save_checkpoint(
                 tmp / STATE_META_FILE, {"optimizer": opt_meta, **dict(training_state or {})}
             )
         old = None
+        recover_checkpoint(directory)
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
             if old.exists():
                 shutil.rmtree(old)
             directory.rename(old)
+        _crash_window("previous checkpoint moved aside", directory)
         tmp.rename(directory)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
@@ -161,9 +164,44 @@ def save_checkpoint(
     return directory
 
 
+def _crash_window(stage: str, directory: Path) -> None:
+    """A point between the two renames of :func:`save_checkpoint` (tests inject crashes here)."""
+
+
+def recover_checkpoint(directory: str | Path) -> bool:
+    """Finish a :func:`save_checkpoint` that a crash interrupted between its two renames: when
+    ``directory`` is missing but the previous checkpoint was moved aside (``.NAME.old-PID``), put
+    it back. Leftover temporary directories (``.NAME.tmp-*``) of dead saves are removed once
+    ``directory`` exists. Returns whether a checkpoint was restored.
+
+    >>> recover_checkpoint("runs/localizer/last")     # doctest: +SKIP
+    False
+    """
+    directory = Path(directory)
+    parent = directory.parent
+    if not parent.is_dir():
+        return False
+    restored = False
+    try:
+        olds = sorted(parent.glob(f".{directory.name}.old-*"), key=lambda p: p.stat().st_mtime)
+        if not directory.exists() and olds:
+            newest = olds.pop()
+            newest.rename(directory)
+            restored = True
+            log.warning("%s: restored the previous checkpoint (a save was interrupted)", directory)
+        if directory.exists():
+            for stale in olds:
+                shutil.rmtree(stale, ignore_errors=True)
+    except OSError as exc:  # read-only run directory: use what is there
+        log.debug("cannot recover %s: %s", directory, exc)
+    return restored
+
+
 def resolve_checkpoint_dir(path: str | Path) -> Path:
     """A checkpoint directory from a checkpoint or run directory (``best/`` preferred)."""
     path = Path(path)
+    for candidate in (path, path / "best", path / "last"):
+        recover_checkpoint(candidate)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint")
     if path.is_file():

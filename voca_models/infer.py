@@ -33,7 +33,8 @@ from .proposals import generate_proposals
 
 log = logging.getLogger(__name__)
 
-__all__ = ["VIDEO_SUFFIXES", "extract_config_for", "infer", "is_store", "video_records"]
+__all__ = ["EXTERNAL_PATH_SETTINGS", "VIDEO_SUFFIXES", "external_paths", "extract_config_for", "infer",
+           "is_store", "video_records"]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
 
@@ -77,10 +78,41 @@ def video_records(source: str | Path) -> tuple[Path, list[Any]]:
     return root, records
 
 
-def extract_config_for(meta: Mapping[str, Any], device: str = "cpu") -> Any:
+#: extraction settings that name files outside the checkpoint
+EXTERNAL_PATH_SETTINGS = ("visual_weights", "audio_weights", "av_reference")
+
+
+def _names_a_file(name: str, value: Any) -> bool:
+    """Whether an extraction setting names a file or directory (an open_clip tag such as
+    ``openai`` does not: it is resolved in the Hugging Face cache, never from the checkpoint)."""
+    if value in (None, "", "none", "random"):
+        return False
+    if name != "visual_weights":
+        return True
+    text = str(value)
+    return ("/" in text or "\\" in text or text.startswith((".", "~"))
+            or text.lower().endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt")))
+
+
+def external_paths(config: Any, given: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The settings of ``config`` that name files outside the checkpoint and were not ``given``
+    explicitly by the caller.
+
+    >>> from voca_data.extract import ExtractConfig
+    >>> external_paths(ExtractConfig(audio_weights="/w"), given={})
+    {'audio_weights': '/w'}
+    """
+    given = given or {}
+    return {n: str(getattr(config, n)) for n in EXTERNAL_PATH_SETTINGS
+            if n not in given and _names_a_file(n, getattr(config, n, None))}
+
+
+def extract_config_for(meta: Mapping[str, Any], device: str = "cpu",
+                       trust_paths: bool = False) -> Any:
     """The :class:`voca_data.extract.ExtractConfig` of the checkpoint's training store: from the
-    ``extraction`` settings recorded in the checkpoint's store provenance, else from the training
-    store itself if it is still on disk."""
+    ``extraction`` settings recorded in the checkpoint's store provenance, else (only with
+    ``trust_paths``: the path is written in the checkpoint) from the training store itself if it
+    is still on disk. Paths in the result are not checked here: see :func:`external_paths`."""
     from voca_data.extract import ExtractConfig
 
     store = meta.get("store") or {}
@@ -91,24 +123,34 @@ def extract_config_for(meta: Mapping[str, Any], device: str = "cpu") -> Any:
     if candidates:
         return ExtractConfig.from_store(candidates[0], device=device)
     path = store.get("path")
-    if path and Path(path).exists() and is_store(path):
+    if trust_paths and path and Path(path).exists() and is_store(path):
         return ExtractConfig.from_store(path, device=device)
     raise ValueError(
         f"the checkpoint {meta.get('checkpoint_dir', '')} does not record how its training store was "
-        "extracted (no 'extraction' settings) and that store is not on disk: extract the videos "
-        "yourself with the same encoders (voca extract) and run voca infer on that store")
+        "extracted (no 'extraction' settings)"
+        + ("" if trust_paths else " and the training store it names is not read without "
+           "--trust-checkpoint-paths")
+        + ": extract the videos yourself with the same encoders (voca extract) and run voca infer "
+        "on that store")
 
 
-def _av_reference(meta: Mapping[str, Any]) -> str | None:
+def _av_reference(meta: Mapping[str, Any], trust_paths: bool = False) -> str | None:
     """The training store, whose fitted AV synchrony model scores the new videos (they have no
-    real train videos to fit one); ``None`` (``av_similarity`` left NaN) when it is gone."""
+    real train videos to fit one), when ``trust_paths`` allows following the path the checkpoint
+    names; ``None`` (``av_similarity`` left NaN) otherwise or when it is gone."""
     path = (meta.get("store") or {}).get("path")
+    features = meta.get("features") or []
+    hurt = " (the model uses it: predictions will suffer)" if "av_similarity" in features else ""
+    if not trust_paths:
+        if path:
+            log.warning("the checkpoint names its training store %s for AV synchrony; it is not "
+                        "read without --trust-checkpoint-paths (or pass --av-reference STORE): "
+                        "av_similarity of the new videos stays NaN%s", path, hurt)
+        return None
     if path and is_store(path):
         return str(path)
-    features = meta.get("features") or []
     log.warning("the checkpoint's training store %s is not on disk: av_similarity of the new videos "
-                "stays NaN%s", path, " (the model uses it: predictions will suffer)"
-                if "av_similarity" in features else "")
+                "stays NaN%s", path, hurt)
     return None
 
 
@@ -140,7 +182,7 @@ def infer(
     batch_size: int = 8, split: str | None = None, work_dir: str | Path | None = None,
     plot_dir: str | Path | None = None, max_plots: int = 20, keep_frame_probs: bool = False,
     proposal_options: Mapping[str, Any] | None = None, progress: bool = False,
-    extract_options: Mapping[str, Any] | None = None,
+    extract_options: Mapping[str, Any] | None = None, trust_checkpoint_paths: bool = False,
 ) -> list[dict[str, Any]]:
     """Predict every video of ``source`` (a store path or URL, a video file or a directory of
     videos).
@@ -160,7 +202,13 @@ def infer(
         Write a timeline PNG per video (up to ``max_plots``) there.
     extract_options:
         Overrides of the extraction settings (e.g. ``{"batch_size": 16}``); the encoders
-        themselves always come from the checkpoint.
+        themselves always come from the checkpoint. ``visual_weights``, ``audio_weights`` and
+        ``av_reference`` given here are the caller's own choice of files.
+    trust_checkpoint_paths:
+        Follow the weight files, weight directories and training store whose paths are written
+        in the checkpoint's ``meta.json``. Off by default: a checkpoint is JSON + safetensors and
+        never makes voca load a file from outside itself; a checkpoint naming such a file is
+        refused (with the name) unless the file is given in ``extract_options`` or this is set.
     """
     import voca_models
 
@@ -182,11 +230,20 @@ def infer(
             from voca_data.extract import extract
 
             root, records = video_records(source)
-            config = extract_config_for(meta, device=device)
-            if hasattr(config, "av_reference") and not getattr(config, "av_reference", None):
-                config.av_reference = _av_reference(meta)
-            for k, v in dict(extract_options or {}).items():
+            given = dict(extract_options or {})
+            config = extract_config_for(meta, device=device, trust_paths=trust_checkpoint_paths)
+            if hasattr(config, "av_reference") and not getattr(config, "av_reference", None) \
+                    and "av_reference" not in given:
+                config.av_reference = _av_reference(meta, trust_checkpoint_paths)
+            for k, v in given.items():
                 setattr(config, k, v)
+            named = {} if trust_checkpoint_paths else external_paths(config, given)
+            if named:
+                flags = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in named.items())
+                raise ValueError(
+                    f"the checkpoint {meta.get('checkpoint_dir', checkpoint)} names files outside "
+                    f"itself ({', '.join(f'{k}={v}' for k, v in named.items())}); they are not "
+                    f"loaded unless you pass them yourself ({flags}) or --trust-checkpoint-paths")
             config.block_size = min(config.block_size, max(1, len(records)))
             out_path = wd / "features.zarr"
             log.info("extracting %d video(s) from %s with %s / %s", len(records), source,

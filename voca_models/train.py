@@ -17,8 +17,10 @@ A run directory holds ``best/`` and ``last/`` checkpoints (see :mod:`voca_models
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -39,6 +41,7 @@ from .checkpoint import (
     load_checkpoint,
     load_training_state,
     read_meta,
+    recover_checkpoint,
     resolve_checkpoint_dir,
     save_checkpoint,
 )
@@ -280,6 +283,19 @@ def plot_history(history: list[dict[str, Any]], file: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the loop
+def _run_locked(fn):
+    """Give ``fn`` an ExitStack (``_locks``) that is closed when it returns: the run-directory
+    lock it takes is released however the run ends."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.ExitStack() as locks:
+            return fn(*args, _locks=locks, **kwargs)
+
+    return wrapper
+
+
+@_run_locked
 def train(
     model_name: str,
     store: str | Path,
@@ -288,6 +304,7 @@ def train(
     train_config: Mapping[str, Any] | TrainConfig | None = None,
     resume: str | Path | None = None,
     overwrite: bool = False,
+    _locks: contextlib.ExitStack | None = None,
 ) -> dict[str, Any]:
     """Train ``model_name`` on ``store``, writing checkpoints and curves to ``out_dir``.
 
@@ -333,6 +350,7 @@ def train(
     state: dict[str, Any] | None = None
     optim_state: dict[str, Any] | None = None
     if resume is not None:
+        recover_checkpoint(Path(resume) / "last")  # a save interrupted between its renames
         ckpt_dir = resolve_checkpoint_dir(
             Path(resume) / "last" if (Path(resume) / "last").exists() else resume
         )
@@ -366,6 +384,10 @@ def train(
         mcfg_data = dict(model_config or {})
         meta = None
     out = Path(out_dir)
+    if _locks is not None and int(os.environ.get("RANK", "0")) == 0:  # one writer per run dir
+        from voca_data.lock import lock
+
+        _locks.enter_context(lock(out, what="training run directory"))
     if resume is None and not overwrite and (out / "last" / "meta.json").exists():
         raise FileExistsError(
             f"{out} already holds a training run: continue it with resume={str(out)!r} "
@@ -374,6 +396,12 @@ def train(
         )
 
     # ---- the store: checked before anything is built
+    from voca_data.store.check import quick_check
+
+    broken = quick_check(store)
+    if broken:
+        raise ValueError(f"{store} fails the integrity check ({len(broken)} problem(s); first: "
+                         f"{broken[0]}); run voca check {store}")
     info = StoreInfo.load(store)
     train_split = info.resolve_split("train", cfg.train_split)
     dev_split = info.resolve_split("dev", cfg.dev_split)

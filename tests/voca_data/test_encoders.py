@@ -160,3 +160,63 @@ def test_wav2vec2_base_random_init(tmp_path, monkeypatch):
         make_audio_encoder("wav2vec2_base", weights_dir=str(tmp_path / "w"))
     with pytest.raises(ValueError, match="unknown audio encoder"):
         make_audio_encoder("mfcc")
+
+
+class _Payload:
+    """Pickles to a call that creates a file: proof that loading ran code."""
+
+    def __init__(self, target: Path):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_defect1_pickled_weights_never_run(tmp_path, monkeypatch):
+    """Issue 10 (1): a pickled torchaudio bundle file or --visual-weights file is refused in one
+    line, and its payload never runs; a plain state dict of tensors still loads."""
+    from voca_data.encoders import UnsafeWeightsError
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    marker = tmp_path / "pwned"
+    bundle_dir = tmp_path / "w"
+    bundle_dir.mkdir()
+    evil = bundle_dir / "wav2vec2_fairseq_base_ls960.pth"
+    torch.save({"x": torch.zeros(1), "y": _Payload(marker)}, evil)
+    # the payload is real: an unsafe load runs it
+    torch.load(evil, weights_only=False)
+    assert marker.exists()
+    marker.unlink()
+    with pytest.raises(UnsafeWeightsError, match="wav2vec2_fairseq_base_ls960.pth: refused") as e:
+        make_audio_encoder("wav2vec2_base", weights_dir=str(bundle_dir))
+    assert "\n" not in str(e.value) and "weights_only=False" not in str(e.value)
+    assert not marker.exists()
+    visual = tmp_path / "visual.pt"
+    torch.save({"state_dict": _Payload(marker)}, visual)
+    with pytest.raises(UnsafeWeightsError, match="visual.pt: refused"):
+        make_visual_encoder(TINY_ARCH, weights=str(visual))
+    assert not marker.exists()
+    # a real state dict (tensors only) in the bundle's file loads, without torchaudio's pickle path
+    random_enc = make_audio_encoder("wav2vec2_base", pretrained=False, seed=3)
+    torch.save(random_enc.model.state_dict(), evil)
+    loaded = make_audio_encoder("wav2vec2_base", weights_dir=str(bundle_dir))
+    assert loaded.info()["pretrained"] is True and loaded.info()["weights"] == str(evil)
+    audio = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
+    np.testing.assert_allclose(loaded.encode(audio, n_frames=12), random_enc.encode(audio, n_frames=12),
+                               atol=1e-5)
+
+
+def test_defect1_pickled_face_alignment_weights_never_run(tmp_path, monkeypatch):
+    from voca_data.encoders import UnsafeWeightsError
+    from voca_data.faces import FaceAlignmentDetector, _fa_expected_files
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    ckpt = tmp_path / "hub" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    files = _fa_expected_files()
+    marker = tmp_path / "pwned"
+    torch.save({"w": _Payload(marker)}, ckpt / files["s3fd"])
+    (ckpt / files["2DFAN-4"]).write_bytes(b"PK")
+    with pytest.raises(UnsafeWeightsError, match=f"{files['s3fd']}: refused"):
+        FaceAlignmentDetector()
+    assert not marker.exists()

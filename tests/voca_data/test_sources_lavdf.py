@@ -35,10 +35,11 @@ def test_fixture_min_json():
     assert two.label == 1 and two.fake_periods == ((0.64, 1.0), (3.1, 3.5))  # sorted
     assert (two.modify_video, two.modify_audio) == (0, 1)
     assert by["test/000002"].extra["original"] == "test/000001.mp4"
-    # a period ending at the metadata duration (4.224) past the last frame (4.12) is clipped to 4.12
+    # a period ending at the metadata duration (4.224) past video_frames / 25 (4.12) is kept: the
+    # media's own frame count decides the timeline (issue 10, point 2a)
     five = by["train/000005"]
-    assert five.fake_periods == ((4.1, 4.12),)
-    # clipping changes no frame's label: only the last frame (centre 4.10 s) is fake either way
+    assert five.fake_periods == ((4.1, 4.224),)
+    # on the metadata's timeline only the last frame (centre 4.10 s) is fake
     labels = frame_labels(five.fake_periods, five.n_frames, 25)
     assert labels.tolist() == frame_labels([(4.1, 4.224)], 103, 25).tolist()
     assert labels[-2:].tolist() == [0, 1] and labels.sum() == 1
@@ -129,7 +130,10 @@ def test_invalid_json_and_not_a_list(tmp_path: Path):
     (2, {"n_fakes": "2"}, "n_fakes must be an integer >= 0, not '2'"),
     (2, {"n_fakes": True}, "n_fakes must be an integer >= 0, not True"),
     (0, {"modify_video": "no"}, "modify_video must be true or false, not 'no'"),
-    (0, {"video_frames": 0}, "video_frames must be an integer > 0, not 0"),
+    (0, {"video_frames": 0}, "video_frames must be an integer > 0 and at most 2160000 (24 h at 25 fps), not 0"),
+    (0, {"video_frames": 10**9}, "video_frames must be an integer > 0 and at most 2160000"),
+    (0, {"video_frames": 10**30}, "not 1000000000000000000000000000000"),
+    (0, {"duration": 10**400}, "duration must be a number > 0 and at most 86400 s, not 100000"),
     (0, {"video_frames": 103.0}, "video_frames must be an integer > 0"),
     (0, {"duration": "4.2"}, "duration must be a number > 0"),
     (0, {"file": 7}, "file must be a non-empty string, not 7"),
@@ -144,7 +148,8 @@ def test_invalid_json_and_not_a_list(tmp_path: Path):
     (1, {"fake_periods": [[3.4, 2.9]]}, "fake period 0 [3.4, 2.9] is inverted or empty"),
     (1, {"fake_periods": [[3.0, 3.0]]}, "is inverted or empty"),
     (1, {"fake_periods": [[5.0, 6.3]]}, "fake period 0 [5.0, 6.3] ends after the video (6.144 s"),
-    (1, {"fake_periods": [[6.09, 6.15]]}, "lies after the last frame (6.080 s)"),
+    # [6.09, 6.15] after video_frames / 25 (6.08 s) but inside the duration is no longer refused:
+    # the media decides (test_defect2_periods_past_the_metadata_frames_are_kept)
     (1, {"modify_video": False}, "has fake periods but neither modify_video nor modify_audio"),
     (0, {"modify_audio": True}, "modify_video/modify_audio is set but there are no fake periods"),
     (0, {"file": "/data/test/000001.mp4"}, "is absolute"),
@@ -178,17 +183,18 @@ def test_not_an_object_and_nan(tmp_path: Path):
     _refused(root, "record 3", "must be a JSON object, not list")
     root = _root_with(tmp_path, None,
                       text=json.dumps(_items()).replace('"duration": 3.2', '"duration": NaN'))
-    _refused(root, "record 5", "(dev/000006.mp4)", "duration must be a number > 0, not nan")
+    _refused(root, "record 5", "(dev/000006.mp4)", "duration must be a number > 0 and at most 86400 s, not nan")
 
 
 def test_period_tolerance(tmp_path: Path):
     items = _items()
     items[1]["fake_periods"] = [[-0.03, 1.0]]      # within 0.05 s of 0: clipped
-    items[2]["fake_periods"] = [[0.64, 1.0], [5.0, 5.41]]  # ends 0.034 s after 5.376: clipped to 5.28
+    items[2]["fake_periods"] = [[0.64, 1.0], [5.0, 5.41]]  # ends 0.034 s after 5.376: within tolerance
     root = _root_with(tmp_path, items)
     by = {r.video_id: r for r in load("lavdf", root)}
     assert by["test/000002"].fake_periods == ((0.0, 1.0),)
-    assert by["train/000003"].fake_periods == ((0.64, 1.0), (5.0, 5.28))
+    # not clipped to video_frames / 25 (5.28 s): the media's frame count decides (issue 10, 2a)
+    assert by["train/000003"].fake_periods == ((0.64, 1.0), (5.0, 5.41))
     with pytest.raises(ManifestError, match="ends after the video"):
         load("lavdf", root, period_tolerance=0.01)
 

@@ -69,7 +69,7 @@ def test_round_trip_of_every_variable(tmp_path):
     assert ds.modify_audio.values.tolist() == [r.modify_audio for r in recs]
     for k, r in enumerate(recs):
         p = ds.fake_periods.values[k]
-        np.testing.assert_array_equal(p[: r.n_fakes], np.asarray(r.fake_periods, np.float32).reshape(-1, 2))
+        np.testing.assert_array_equal(p[: r.n_fakes], np.asarray(r.fake_periods, np.float64).reshape(-1, 2))
         assert np.isnan(p[r.n_fakes:]).all()
     # block and frame variables
     for b, block in written.items():

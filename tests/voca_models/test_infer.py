@@ -105,7 +105,8 @@ def test_infer_on_raw_video_file_and_directory(raw_setup, tmp_path):
     root, store, run, records = raw_setup
     test = [r for r in records if r.split == "test"]
     one = root / test[0].path
-    rows = infer(run, one, work_dir=tmp_path / "work", plot_dir=tmp_path / "plots")
+    rows = infer(run, one, work_dir=tmp_path / "work", plot_dir=tmp_path / "plots",
+                 trust_checkpoint_paths=True)  # AV synchrony from the training store it names
     assert len(rows) == 1 and set(rows[0]) >= KEYS
     assert rows[0]["video_id"] == one.stem
     # the features extracted from the raw file are the ones in the training store
@@ -165,3 +166,46 @@ def test_extract_config_comes_from_the_checkpoint(tmp_path):
     assert (cfg.visual_arch, cfg.detector, cfg.detect_every, cfg.device) == ("voca-tiny", "center", 3, "cpu")
     with pytest.raises(ValueError, match="does not record how its training store was extracted"):
         extract_config_for({"store": {"path": str(tmp_path / "gone.zarr"), "provenance": {}}})
+
+
+class _Payload:
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_defect1_checkpoint_never_names_files_to_load(trained, tmp_path, caplog):
+    """Issue 10 (1): a checkpoint (JSON + safetensors) whose meta.json names a weights directory
+    holding a pickled bundle file makes ``voca infer`` on a video refuse, naming the path and the
+    flags, and the payload never runs."""
+    import shutil
+
+    import torch
+
+    from voca_data.extract import ExtractConfig
+
+    _, run = trained
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(run / "best", ckpt)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    marker = tmp_path / "pwned"
+    torch.save({"w": _Payload(marker)}, weights / "wav2vec2_fairseq_base_ls960.pth")
+    meta = json.loads((ckpt / "meta.json").read_text())
+    settings = ExtractConfig(visual_arch="voca-tiny", detector="center", audio_encoder="wav2vec2_base",
+                             audio_weights=str(weights)).to_dict()
+    meta["store"] = {"path": str(tmp_path / "elsewhere.zarr"), "provenance": {"extraction": settings}}
+    (ckpt / "meta.json").write_text(json.dumps(meta))
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "clip.mp4").write_bytes(b"\0")
+    with pytest.raises(ValueError, match=f"audio_weights={weights}.*--trust-checkpoint-paths"):
+        infer(ckpt, tmp_path / "v" / "clip.mp4", work_dir=tmp_path / "work")
+    assert cli.main(["infer", str(ckpt), str(tmp_path / "v"), "--out", str(tmp_path / "p.json")]) == 2
+    assert not marker.exists()
+    # even when trusted, the pickled file is refused by the weights loader, naming it
+    with pytest.raises(ValueError, match="wav2vec2_fairseq_base_ls960.pth: refused"):
+        infer(ckpt, tmp_path / "v" / "clip.mp4", work_dir=tmp_path / "work2",
+              trust_checkpoint_paths=True)
+    assert not marker.exists()

@@ -16,17 +16,29 @@ Checks: the schema (attributes, variables, dims, dtypes); ids unique and non-emp
 status/label/flag values; n_frames and n_fakes in range; fake periods well formed; failed videos
 say why; padding past n_frames (and pending/failed videos) is the fill value; no NaN in visual
 (and audio, unless the video notes it has no audio stream) inside n_frames of ok videos;
-frame_label agrees with fake_periods. Reads block by block: memory stays bounded."""
+frame_label agrees with fake_periods. Integrity (Zarr): every zarr.json present, valid and agreeing
+with the consolidated metadata; every chunk decoded with its crc32c checksum (a flipped bit or a
+truncated file is named: array, videos, frames, file); no visual/audio shard missing under ok videos.
+Reads block by block: memory stays bounded."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", help="a .zarr store or an .h5 file: a path or a URL")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--repair", action="store_true",
+                        help="first rewrite array zarr.json files that are missing or broken from "
+                             "the consolidated metadata (chunks are never changed)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from voca_data.store.check import check_store
+    from voca_data.store.check import check_store, repair_metadata
 
+    if args.repair:
+        from voca_data.lock import lock
+
+        with lock(args.store, what="store"):
+            for file in repair_metadata(args.store):
+                print(f"repaired {file}")
     problems = check_store(args.store, progress=not args.no_progress)
     if problems:
         for p in problems:

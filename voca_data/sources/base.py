@@ -33,12 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..records import MAX_VIDEO_SECONDS
+
 from ..records import ManifestError, VideoRecord
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "MAX_LISTED",
+    "MAX_VIDEO_SECONDS",
     "PERIOD_TOLERANCE",
     "VIDEO_EXTENSIONS",
     "Candidate",
@@ -157,7 +160,19 @@ def refuse(source: str, root: Path, problems: Sequence[Problem]) -> ManifestErro
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float (not a bool; an int too large for a float is not a number)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # a JSON integer such as 10**400
+        return False
+
+
+def short_repr(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a 400-digit number stays one short line)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def check_periods(periods: Any, limit: float | None, clip_to: float | None,
@@ -171,9 +186,13 @@ def check_periods(periods: Any, limit: float | None, clip_to: float | None,
         return [], [f"fake_periods must be a list of [start, end], not {type(periods).__name__}"]
     for j, p in enumerate(periods):
         if not (isinstance(p, (list, tuple)) and len(p) == 2 and all(is_number(v) for v in p)):
-            errors.append(f"fake period {j} must be [start, end] in seconds, not {p!r}")
+            errors.append(f"fake period {j} must be [start, end] in seconds, not {short_repr(p)}")
             continue
         s, e = float(p[0]), float(p[1])
+        if max(abs(s), abs(e)) > MAX_VIDEO_SECONDS:
+            errors.append(f"fake period {j} [{s:g}, {e:g}] lies beyond {MAX_VIDEO_SECONDS:g} s "
+                          "(24 h), the longest video voca accepts")
+            continue
         if e <= s:
             errors.append(f"fake period {j} [{s}, {e}] is inverted or empty (end <= start)")
             continue

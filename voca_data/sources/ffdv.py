@@ -68,7 +68,12 @@ def _read_label_file(path: Path, split: str, start_index: int) -> list[Candidate
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ManifestError(f"FFDV label file {path} is not UTF-8 text: {exc}") from exc
-    rows = list(csv.reader(io.StringIO(text)))
+    reader = csv.reader(io.StringIO(text))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (131,072 characters)
+        raise ManifestError(f"FFDV label file {path} line {reader.line_num}: {exc}; each line must be "
+                            "video_name,target") from None
     while rows and not any(c.strip() for c in rows[0]):
         rows.pop(0)
     if not rows:

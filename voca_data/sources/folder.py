@@ -45,6 +45,7 @@ from pathlib import Path
 from ..records import ManifestError, VideoRecord
 from . import register
 from .base import (
+    MAX_VIDEO_SECONDS,
     PERIOD_TOLERANCE,
     Candidate,
     Problem,
@@ -53,6 +54,7 @@ from .base import (
     check_periods,
     finish,
     is_number,
+    short_repr,
     walk_media,
 )
 
@@ -123,8 +125,9 @@ def _record(root: Path, root_real: str, rel: str, split: str, label: int, index:
                 errors.append(f"sidecar {sidecar} must be a JSON object with a 'fake_periods' list")
             else:
                 duration = data.get("duration")
-                if duration is not None and not (is_number(duration) and duration > 0):
-                    errors.append(f"sidecar {sidecar}: duration must be a number > 0, not {duration!r}")
+                if duration is not None and not (is_number(duration) and 0 < duration <= MAX_VIDEO_SECONDS):
+                    errors.append(f"sidecar {sidecar}: duration must be a number > 0 and at most "
+                                  f"{MAX_VIDEO_SECONDS:g} s, not {short_repr(duration)}")
                     duration = None
                 periods, period_errors = check_periods(data["fake_periods"], duration, duration, tolerance)
                 errors.extend(f"sidecar {sidecar}: {e}" for e in period_errors)

@@ -20,8 +20,10 @@ What becomes what:
   ``extra["metadata_duration"]``; the extractor measures the media anyway.
 * **Fake periods** (seconds) are checked against ``max(duration, video_frames / 25)``: a start
   below 0 or an end past it by at most ``period_tolerance`` (default 0.05 s) is clipped; by more it
-  is an error. Ends are then clipped to ``video_frames / 25`` (as the official code does), which
-  changes no frame's label; a period left empty by that is an error.
+  is an error. Ends are *not* clipped to ``video_frames / 25``: the media's own frame count decides
+  the timeline, and the extractor notes a period or frame count that disagrees with the media.
+* **Bounds.** ``video_frames`` above 24 h at 25 fps, a ``duration`` above 24 h, or a period
+  bound beyond 24 h is an error naming the record, before anything is allocated from it.
 
 Validated per record (each problem names the record's index in the JSON list and its file):
 required fields present and of the right type (``file`` str, ``split`` str, ``n_fakes`` int >= 0,
@@ -50,6 +52,7 @@ from typing import Any
 from ..records import ManifestError, VideoRecord
 from . import register
 from .base import (
+    MAX_VIDEO_SECONDS,
     PERIOD_TOLERANCE,
     Candidate,
     Problem,
@@ -58,6 +61,7 @@ from .base import (
     finish,
     gc_paused,
     is_number,
+    short_repr,
 )
 
 log = logging.getLogger(__name__)
@@ -113,6 +117,7 @@ def _is_int(v: Any) -> bool:
 
 
 _INF = float("inf")
+_MAX_FRAMES = int(MAX_VIDEO_SECONDS * LAVDF_FPS)
 
 
 def _quick(m: Any, scale: float, tolerance: float) -> dict[str, Any] | None:
@@ -134,7 +139,8 @@ def _quick(m: Any, scale: float, tolerance: float) -> dict[str, Any] | None:
             or type(raw) is not list or type(frames) is not int or type(mv) is not bool
             or type(ma) is not bool or (t_dur is not float and t_dur is not int)):
         return None
-    if (not file or not split or frames <= 0 or n_fakes != len(raw) or not (0 < duration < _INF)
+    if (not file or not split or not 0 < frames <= _MAX_FRAMES or n_fakes != len(raw)
+            or not (0 < duration <= MAX_VIDEO_SECONDS)
             or "\\" in file or file[0] == "/" or ".." in file or (n_fakes > 0) != (mv or ma)):
         return None
     original = m.get("original")
@@ -156,9 +162,9 @@ def _quick(m: Any, scale: float, tolerance: float) -> dict[str, Any] | None:
             ts, te = type(s), type(e)
             if (ts is not float and ts is not int) or (te is not float and te is not int):
                 return None
-            if not (0 <= s < e <= limit) or s >= seconds:
+            if not (0 <= s < e <= limit):
                 return None
-            out.append((float(s), float(e) if e < seconds else seconds))
+            out.append((float(s), float(e)))
         out.sort()
         periods = tuple(out)
     stem = file.rsplit(".", 1)[0] if "." in file.rsplit("/", 1)[-1] else file
@@ -207,8 +213,10 @@ def _parse(items: list[Any], fps: float, tolerance: float, name: str, fast: bool
         if "n_fakes" in m and not (_is_int(n_fakes) and n_fakes >= 0):
             errors.append(f"n_fakes must be an integer >= 0, not {n_fakes!r}")
         duration = m.get("duration")
-        if "duration" in m and not (is_number(duration) and duration > 0):
-            errors.append(f"duration must be a number > 0, not {duration!r}")
+        if "duration" in m and not (is_number(duration) and 0 < duration <= MAX_VIDEO_SECONDS):
+            errors.append(f"duration must be a number > 0 and at most {MAX_VIDEO_SECONDS:g} s, not "
+                          f"{short_repr(duration)}")
+            duration = None
         flags = []
         for key in ("modify_video", "modify_audio"):
             v = m.get(key)
@@ -216,8 +224,10 @@ def _parse(items: list[Any], fps: float, tolerance: float, name: str, fast: bool
                 errors.append(f"{key} must be true or false, not {v!r}")
             flags.append(bool(v) if v in (True, False, 0, 1) else None)
         frames = m.get("video_frames")
-        if "video_frames" in m and not (_is_int(frames) and frames > 0):
-            errors.append(f"video_frames must be an integer > 0, not {frames!r}")
+        if "video_frames" in m and not (_is_int(frames) and 0 < frames <= _MAX_FRAMES):
+            errors.append(f"video_frames must be an integer > 0 and at most {_MAX_FRAMES} (24 h at 25 fps), "
+                          f"not {short_repr(frames)}")
+            frames = None
         original = m.get("original")
         if original is not None and not isinstance(original, str):
             errors.append(f"original must be null or a string, not {original!r}")
@@ -232,7 +242,8 @@ def _parse(items: list[Any], fps: float, tolerance: float, name: str, fast: bool
             limit = None
             if video_seconds is not None:
                 limit = max(video_seconds, duration) if is_number(duration) else video_seconds
-            periods, period_errors = check_periods(periods_raw, limit, video_seconds, tolerance)
+            # no clip at video_frames / 25: the media's own frame count decides the timeline
+            periods, period_errors = check_periods(periods_raw, limit, None, tolerance)
             errors.extend(period_errors)
             if isinstance(periods_raw, list) and _is_int(n_fakes) and n_fakes != len(periods_raw):
                 errors.append(f"n_fakes is {n_fakes} but fake_periods has {len(periods_raw)} period(s)")
@@ -303,6 +314,9 @@ def _load(root: str | Path, path: Path, fps: float, period_tolerance: float, **f
                             f"column {exc.colno}") from exc
     except UnicodeDecodeError as exc:
         raise ManifestError(f"LAV-DF metadata {path} is not UTF-8 text: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
+        raise ManifestError(f"LAV-DF metadata {path} cannot be read as JSON: "
+                            f"{str(exc).splitlines()[0][:200]}") from exc
     if not isinstance(items, list):
         raise ManifestError(f"LAV-DF metadata {path} must be a JSON list of records, not a "
                             f"{type(items).__name__}")

@@ -192,10 +192,10 @@ def _lavdf_record(rec: Mapping[str, Any], where: str) -> tuple[VideoRecord, str,
     file = str(rec["file"])
     split = str(rec.get("split") or file.split("/")[0])
     stem = Path(file).stem
-    periods = tuple(tuple(map(float, p)) for p in rec.get("fake_periods") or ())
-    mv, ma = rec.get("modify_video"), rec.get("modify_audio")
-    fake = bool(periods) or bool(mv) or bool(ma) or int(rec.get("n_fakes") or 0) > 0
     try:
+        periods = tuple(tuple(map(float, p)) for p in rec.get("fake_periods") or ())
+        mv, ma = rec.get("modify_video"), rec.get("modify_audio")
+        fake = bool(periods) or bool(mv) or bool(ma) or int(rec.get("n_fakes") or 0) > 0
         record = VideoRecord(
             video_id=f"{split}/{stem}", path=file, split=split, label=int(fake),
             fake_periods=tuple(sorted(periods)),
@@ -206,6 +206,9 @@ def _lavdf_record(rec: Mapping[str, Any], where: str) -> tuple[VideoRecord, str,
         )
     except ManifestError as exc:
         raise ManifestError(f"{where}: {exc}") from exc
+    except (TypeError, ValueError, OverflowError) as exc:  # e.g. a period of 10**400 or "abc"
+        raise ManifestError(f"{where}: fake_periods, n_fakes, duration or video_frames is not a "
+                            f"usable number ({str(exc)[:120]})") from None
     return record, split, stem
 
 
@@ -261,6 +264,17 @@ def scan(root: str | Path, metadata: str | Path | None = None, fps: float = sche
 
 
 # --------------------------------------------------------------------------- one video
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def _check_float16_range(x: np.ndarray, file: str) -> None:
+    """The store keeps embeddings as float16: a value beyond its range would become inf."""
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    if peak > _FLOAT16_MAX:
+        raise NpzError(f"{file}: embeddings reach {peak:.6g}, beyond float16's range (+-{_FLOAT16_MAX:g}) "
+                       "that the store uses; they would be stored as inf. Rescale them")
+
+
 def _load_video(v: NpzVideo, visual_dim: int, audio_dim: int, fps: float,
                 metadata: bool) -> dict[str, Any]:
     """Arrays for one video; raises NpzError naming the file on any problem."""
@@ -277,6 +291,7 @@ def _load_video(v: NpzVideo, visual_dim: int, audio_dim: int, fps: float,
     bad = ~np.isfinite(emb).all(axis=1)
     if bad.any():
         raise NpzError(f"{VISUAL_FILE}: embeddings are NaN/inf at {int(bad.sum())} of {t} frames")
+    _check_float16_range(emb, VISUAL_FILE)
     try:
         aud = _load(v.folder / AUDIO_FILE, ["embeddings"])["embeddings"]
     except NpzError as exc:
@@ -286,6 +301,7 @@ def _load_video(v: NpzVideo, visual_dim: int, audio_dim: int, fps: float,
                        f"expected (T_a, {audio_dim}) floats")
     if not np.isfinite(aud).all():
         raise NpzError(f"{AUDIO_FILE}: embeddings contain NaN/inf")
+    _check_float16_range(aud, AUDIO_FILE)
     resampled = aud.shape[0] != t
     if resampled:
         notes.append(f"audio resampled from {aud.shape[0]} to {t} frames (linear)")
@@ -353,8 +369,19 @@ def import_npz(
 
     If ``out`` is an unfinished store made by an earlier import of the same ``root``, the import
     resumes (only blocks with pending videos are written). Returns finalize's summary
-    (``complete``, counts of ok/failed/pending, ...).
+    (``complete``, counts of ok/failed/pending, ...). One writer at a time: a second import
+    into ``out`` gets :class:`voca_data.lock.LockError`.
+
+    >>> import_npz("features/", "lavdf.zarr", metadata="metadata.min.json")    # doctest: +SKIP
     """
+    from ..lock import lock
+
+    with lock(out, what="store"):
+        return _import_npz(root, out, metadata, fps, block_size, overwrite, progress)
+
+
+def _import_npz(root: str | Path, out: str | Path, metadata: str | Path | None, fps: float,
+                block_size: int, overwrite: bool, progress: bool) -> dict[str, Any]:
     from tqdm import tqdm
 
     from ..store.writer import StoreWriter, init

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import warnings
 from collections.abc import Iterator, Mapping
@@ -117,14 +118,37 @@ def _blocks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(start + size, n))
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _swap_in(staged: Path, out: Path) -> None:
+    """Put the finished ``staged`` output at ``out``, crash-safely: a file replaces atomically; a
+    directory goes through ``.NAME.replaced`` (the old output), which :func:`_recover_out` puts
+    back if a crash leaves ``out`` missing. A reader never sees a half-written ``out``."""
+    if staged.is_file():
+        os.replace(staged, out)
+        return
+    old = out.with_name(f".{out.name}.replaced")
+    _remove(old)
     if out.exists():
-        if not overwrite:
-            raise FileExistsError(f"{out} already exists; pass --overwrite (overwrite=True) to replace it")
-        if out.is_dir():
-            shutil.rmtree(out)
+        os.rename(out, old)
+    os.rename(staged, out)
+    _remove(old)
+
+
+def _recover_out(out: Path) -> None:
+    """Undo a swap a crash interrupted: the old output back in place if ``out`` is missing."""
+    old = out.with_name(f".{out.name}.replaced")
+    if old.exists():
+        if out.exists():
+            _remove(old)
         else:
-            out.unlink()
+            os.rename(old, out)
+            log.warning("%s: restored the previous output (a conversion was interrupted)", out)
 
 
 # --------------------------------------------------------------------------- Zarr -> HDF5
@@ -194,7 +218,7 @@ def _hdf5_to_zarr(src: Path, out: Path, progress: bool) -> None:
     import zarr
     from tqdm import tqdm
 
-    from .writer import _compressor, _consolidate
+    from .writer import _compressor, _consolidate, _string_compressor
 
     with h5netcdf.File(src, "r") as f:
         attrs = decode_attrs({k: _plain(v) for k, v in f.attrs.items()})
@@ -219,7 +243,7 @@ def _hdf5_to_zarr(src: Path, out: Path, progress: bool) -> None:
             h5_chunks = tuple(var.chunks) if var.chunks else (shape or None)
             kwargs: dict[str, Any] = {"name": name, "shape": shape, "dimension_names": dims, "attributes": vattrs}
             if is_str:
-                kwargs.update(dtype=str, fill_value="")
+                kwargs.update(dtype=str, fill_value="", compressors=_string_compressor())
             else:
                 kwargs.update(dtype=var.dtype, compressors=_compressor(),
                               fill_value=np.asarray(0 if fill is None else fill, dtype=var.dtype)[()])
@@ -270,12 +294,20 @@ def convert(src: str | Path, out: str | Path, overwrite: bool = False, progress:
                          f"(give an output ending in {'.h5' if kind_in == 'zarr' else '.zarr'})")
     if src.resolve() == out.resolve():
         raise ValueError(f"input and output are the same path: {src}")
-    _check_out(out, overwrite)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Consolidated metadata")
-        if kind_in == "zarr":
-            _zarr_to_hdf5(src, out, progress)
-        else:
-            _hdf5_to_zarr(src, out, progress)
+    from .lock import lock
+
+    with lock(out, what="store"):
+        _recover_out(out)
+        if out.exists() and not overwrite:
+            raise FileExistsError(f"{out} already exists; pass --overwrite (overwrite=True) to replace it")
+        staged = out.with_name(f".{out.name}.converted")
+        _remove(staged)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Consolidated metadata")
+            if kind_in == "zarr":
+                _zarr_to_hdf5(src, staged, progress)
+            else:
+                _hdf5_to_zarr(src, staged, progress)
+        _swap_in(staged, out)
     log.info("converted %s (%s) -> %s (%s)", src, kind_in, out, kind_out)
     return out

@@ -569,8 +569,9 @@ class Store:
             "encoders": self.encoders,
             "statistics_split": (self._ds[stats[0]].attrs.get("split", "?") if stats else None),
             "splits": table,
-            "history": [{"action": h.get("action"), "time": h.get("time")}
-                        for h in (self.attrs.get("history") or [])],
+            "failed": [{"video_id": vid, "error": why or "(no reason recorded)"}
+                       for vid, why in self.failed()],
+            "history": [dict(h) for h in (self.attrs.get("history") or []) if isinstance(h, dict)],
         }
 
     def __repr__(self) -> str:

@@ -46,8 +46,13 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def format_summary(info: Mapping[str, Any]) -> str:
-    """The text ``voca info`` prints for a :func:`summary`."""
+#: failed videos listed by default (``voca info --failed``: all)
+FAILED_LISTED = 10
+
+
+def format_summary(info: Mapping[str, Any], failed_limit: int | None = FAILED_LISTED) -> str:
+    """The text ``voca info`` prints for a :func:`summary` (failed videos with their reasons: the
+    first ``failed_limit``, ``None`` for all)."""
     counts = info["counts"]
     dims = info["dims"]
     out = [
@@ -82,12 +87,24 @@ def format_summary(info: Mapping[str, Any]) -> str:
     rows.append(["all", "", str(counts["pending"]), str(counts["ok"]), str(counts["failed"]),
                  str(info["videos"]), f"{info['frames_ok']:,}"])
     out += ["", _table(rows)]
+    out += _failed_lines(info.get("failed") or [], failed_limit)
     history = info.get("history") or []
     if history:
         out += ["", "history   " + ", ".join(f"{h.get('action')} {h.get('time') or ''}"
                                              for h in history[-5:])]
         out += _last_extract(history)
     return "\n".join(out)
+
+
+def _failed_lines(failed: list[Mapping[str, str]], limit: int | None) -> list[str]:
+    if not failed:
+        return []
+    shown = failed if limit is None else failed[:limit]
+    out = ["", f"failed    {len(failed)} video{'s' if len(failed) != 1 else ''}:"]
+    out += [f"  {f['video_id']}: {f['error']}" for f in shown]
+    if len(shown) < len(failed):
+        out.append(f"  ... {len(failed) - len(shown)} more (voca info --failed lists all)")
+    return out
 
 
 def _last_extract(history: list) -> list[str]:

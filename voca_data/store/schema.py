@@ -64,7 +64,7 @@ _VARS = [
     Variable("split", ("video",), "str", "", STATIC, "the source's split name"),
     Variable("label", ("video",), "int8", -1, STATIC, "1 fake, 0 real, -1 unknown"),
     Variable("path", ("video",), "str", "", STATIC, "media path relative to the dataset root"),
-    Variable("fake_periods", ("video", "segment", "bound"), "float32", _NAN, STATIC,
+    Variable("fake_periods", ("video", "segment", "bound"), "float64", _NAN, STATIC,
              "fake intervals [start, end), NaN past n_fakes", "s"),
     Variable("n_fakes", ("video",), "int16", 0, STATIC, "number of fake periods"),
     Variable("modify_video", ("video",), "int8", -1, STATIC, "LAV-DF flag, -1 where unknown"),
@@ -170,7 +170,8 @@ def validate(ds: Any) -> list[str]:
         if var.is_string:
             if arr.dtype.kind not in "OUT":
                 problems.append(f"variable {var.name!r} has dtype {arr.dtype}, expected strings")
-        elif arr.dtype != np.dtype(var.dtype):
+        elif arr.dtype != np.dtype(var.dtype) and not (
+                var.name == "fake_periods" and arr.dtype == np.float32):  # stores before float64
             problems.append(f"variable {var.name!r} has dtype {arr.dtype}, expected {var.dtype}")
     if "frame" in ds.sizes and ds.sizes["frame"] % FRAME_CHUNK:
         problems.append(f"dimension 'frame' is {ds.sizes['frame']}, not a multiple of {FRAME_CHUNK}")

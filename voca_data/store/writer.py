@@ -38,7 +38,7 @@ import zarr
 
 from . import schema
 from ..provenance import command_line, history_entry, now, software_versions, voca_version
-from ..records import VideoRecord, video_frame_labels
+from ..records import MAX_VIDEO_SECONDS, VideoRecord, timeline_notes, video_frame_labels
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +48,42 @@ _FRAME_ARRAY_CONFIG = {"write_empty_chunks": False}
 
 
 def _compressor() -> Any:
-    return zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+    """Numeric arrays' bytes codecs: Blosc zstd, then a ``crc32c`` checksum of every chunk (a
+    flipped bit is a read error, never a wrong value; shard indexes carry their own crc32c)."""
+    return [zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"), zarr.codecs.Crc32cCodec()]
+
+
+def _string_compressor() -> Any:
+    """String arrays' bytes codecs: zstd and a ``crc32c`` checksum."""
+    return [zarr.codecs.ZstdCodec(level=0, checksum=False), zarr.codecs.Crc32cCodec()]
 
 
 def _consolidate(path: Path) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata")
         zarr.consolidate_metadata(str(path))
+
+
+def _crash_window(stage: str, name: str) -> None:
+    """A point between two steps of a multi-file update (tests inject crashes here)."""
+
+
+def _chunk_key_encoding(array_dir: Path) -> str:
+    import json
+
+    meta = json.loads((array_dir / "zarr.json").read_text())
+    return str((meta.get("chunk_key_encoding") or {}).get("name", "default"))
+
+
+def _remove_stale_chunks(array_dir: Path) -> None:
+    """Delete the chunk files of the layout ``zarr.json`` does not use (``c/...`` for the ``v2``
+    key encoding, top-level ``0``, ``1`` ... for the ``default`` one)."""
+    if _chunk_key_encoding(array_dir) == "v2":
+        shutil.rmtree(array_dir / "c", ignore_errors=True)
+    else:
+        for f in array_dir.iterdir():
+            if f.is_file() and f.name.split(".")[0].isdigit():
+                f.unlink(missing_ok=True)
 
 
 def _fill_for(var: schema.Variable) -> Any:
@@ -108,6 +137,10 @@ def init(
         raise ValueError(f"block_size must be >= 1, got {block_size}")
     if visual_dim < 1 or audio_dim < 1:
         raise ValueError(f"visual_dim and audio_dim must be >= 1, got {visual_dim}, {audio_dim}")
+    if not 0 <= max_frames <= MAX_VIDEO_SECONDS * fps:
+        raise ValueError(f"max_frames {max_frames} is more than {MAX_VIDEO_SECONDS:g} s (24 h) at "
+                         f"{fps:g} fps: a record or media file claims an impossible length; size the "
+                         "frame dimension from the media, not from the metadata")
     ids = [r.video_id for r in records]
     if len(set(ids)) != len(ids):
         seen: set[str] = set()
@@ -156,15 +189,15 @@ def init(
         if var.kind == schema.FRAME:
             kwargs["shards"] = schema.shard_shape(var.name, sizes, block_size)
             kwargs["config"] = _FRAME_ARRAY_CONFIG
-        if not var.is_string:
-            kwargs["compressors"] = _compressor()
+        kwargs["compressors"] = _string_compressor() if var.is_string else _compressor()
         root.create_array(**kwargs)
 
     # static per-video variables, written once
-    periods = np.full((n, n_seg, 2), np.nan, dtype=np.float32)
+    # float64: a boundary on a frame centre (0.14 s) must give the labels frame_labels gives
+    periods = np.full((n, n_seg, 2), np.nan, dtype=np.float64)
     for i, r in enumerate(records):
         if r.fake_periods:
-            periods[i, : r.n_fakes] = np.asarray(r.fake_periods, dtype=np.float32)
+            periods[i, : r.n_fakes] = np.asarray(r.fake_periods, dtype=np.float64)
     root["video_id"][:] = np.array(ids, dtype=object)
     root["split"][:] = np.array([r.split for r in records], dtype=object)
     root["path"][:] = np.array([r.path for r in records], dtype=object)
@@ -239,6 +272,34 @@ class StoreWriter:
             for k in range(len(ids))
         ]
 
+    def _timeline_notes(self, i: int, checked: dict[str, np.ndarray], n_frames: np.ndarray,
+                        strict: bool, metadata_frames: Sequence[int | None] | None) -> None:
+        """Notes (or, ``strict``, failures) for ok videos whose metadata disagrees with the media."""
+        status = checked["status"]
+        recs = None
+        errors = None
+        for k in range(len(status)):
+            if status[k] != schema.OK:
+                continue
+            recs = recs or self.records(i)
+            meta_n = None if metadata_frames is None else metadata_frames[k]
+            notes = timeline_notes(recs[k].label, recs[k].fake_periods, int(n_frames[k]), self.fps,
+                                   metadata_frames=meta_n)
+            if not notes:
+                continue
+            if errors is None:
+                errors = [str(x) for x in checked.get("error", np.full(len(status), "", object))]
+            text = "; ".join(notes)
+            if strict:
+                status[k] = schema.FAILED
+                errors[k] = f"labels disagree with the media (strict): {text}"
+                checked["n_frames"][k] = 0
+            else:
+                errors[k] = "; ".join(e for e in (errors[k], f"label note: {text}") if e)
+            log.warning("%s: video %r: %s", self.path, recs[k].video_id, errors[k])
+        if errors is not None:
+            checked["error"] = np.array(errors, dtype=object)
+
     def status(self) -> np.ndarray:
         return np.asarray(self._root["status"][:])
 
@@ -270,7 +331,8 @@ class StoreWriter:
         return {"video": nb, "frame": self.n_frames_max, "visual_dim": self.visual_dim,
                 "audio_dim": self.audio_dim, "box": 4}
 
-    def write_block(self, i: int, arrays: Mapping[str, np.ndarray]) -> None:
+    def write_block(self, i: int, arrays: Mapping[str, np.ndarray], strict: bool = False,
+                    metadata_frames: Sequence[int | None] | None = None) -> None:
         """Write block ``i``: whole shards of every per-frame array, then its per-video chunks,
         ``status`` last.
 
@@ -280,6 +342,11 @@ class StoreWriter:
         a missing ``frame_label`` (or one left all fill for an ok video, as :meth:`empty_block`
         gives it) is computed from the stored fake periods of labelled videos. Values past each
         video's ``n_frames`` are reset to the fill value.
+
+        The media's ``n_frames`` decide the timeline: where the stored fake periods (or
+        ``metadata_frames``, the manifest's frame counts of the block's videos) disagree with it
+        (:func:`voca_data.records.timeline_notes`), the video's ``error`` gets a ``label note``;
+        with ``strict`` the video fails instead.
         """
         sl = self.block_slice(i)
         nb = sl.stop - sl.start
@@ -317,7 +384,8 @@ class StoreWriter:
             raise ValueError(
                 f"write_block({i}): n_frames must lie in [0, {self.n_frames_max}], got {n_frames.tolist()}"
             )
-        status = checked["status"]
+        status = checked["status"] = checked["status"].copy()  # timeline notes may fail a video
+        checked["n_frames"] = checked["n_frames"].copy()
         if not np.isin(status, (schema.OK, schema.FAILED)).all():
             raise ValueError(f"write_block({i}): status must be 1 (ok) or 2 (failed), got {status.tolist()}")
         # frame labels missing, or left at fill (as empty_block gives them) for a labelled ok
@@ -335,6 +403,7 @@ class StoreWriter:
             recs = recs or self.records(i)
             fl[k, :n] = video_frame_labels(recs[k].label, recs[k].fake_periods, n, self.fps)
         checked["frame_label"] = fl
+        self._timeline_notes(i, checked, n_frames, strict, metadata_frames)
         # per-frame: pad past n_frames, failed videos entirely fill, then write whole shards
         valid = np.arange(self.n_frames_max)[None, :] < n_frames[:, None]
         valid &= (status == schema.OK)[:, None]
@@ -372,7 +441,7 @@ class StoreWriter:
         arr = self._root.create_array(
             name=name, shape=data.shape, dtype=data.dtype, chunks=data.shape or None,
             dimension_names=list(dims), attributes=dict(attrs or {}),
-            fill_value=np.nan if data.dtype.kind == "f" else 0,
+            fill_value=np.nan if data.dtype.kind == "f" else 0, compressors=_compressor(),
         )
         arr[...] = data
         _consolidate(self.path)
@@ -393,45 +462,85 @@ class StoreWriter:
         return int(arr.chunks[0]) == min(self.block_size, self.n_videos)
 
     def _rechunk_block_variables(self, chunk: int) -> None:
-        """Rewrite the per-video block variables with ``chunk`` videos per chunk, crash-safely:
-        the new array is written under a temporary name, then swapped in by directory renames
-        (:meth:`_recover` completes a swap interrupted by a crash)."""
+        """Rewrite the per-video block variables with ``chunk`` videos per chunk, crash-safely and
+        without a half state for readers. The new chunks use the other chunk-key encoding
+        (``c/0`` <-> ``0``), so both layouts' files coexist in the array's directory while:
+
+        1. the new array is written as ``_tmp_NAME`` and its chunk files moved into ``NAME/``;
+        2. ``NAME/zarr.json`` is replaced atomically by the new metadata;
+        3. the consolidated metadata (what readers use) is rewritten atomically;
+        4. the old layout's chunk files are deleted.
+
+        Metadata never names chunk files that are gone; :meth:`_recover` finishes any step a
+        crash interrupted (it runs whenever a writer opens the store)."""
         for name in schema.BLOCK_VARIABLES:
             var = schema.VARIABLES[name]
             old = self._root[name]
             if int(old.chunks[0]) == chunk:
                 continue
             data = old[:]
+            encoding = _chunk_key_encoding(self.path / name)
             tmp = f"_tmp_{name}"
-            if tmp in self._root:
-                del self._root[tmp]
+            shutil.rmtree(self.path / tmp, ignore_errors=True)
             kwargs: dict[str, Any] = dict(
                 name=tmp, shape=old.shape, dtype=str if var.is_string else var.dtype, chunks=(chunk,),
                 fill_value=_fill_for(var), dimension_names=list(var.dims),
                 attributes=dict(old.attrs),
+                chunk_key_encoding=({"name": "v2", "separator": "."} if encoding == "default"
+                                    else {"name": "default", "separator": "/"}),
             )
-            if not var.is_string:
-                kwargs["compressors"] = _compressor()
+            kwargs["compressors"] = _string_compressor() if var.is_string else _compressor()
             new = self._root.create_array(**kwargs)
             new[:] = data
-            os.rename(self.path / name, self.path / f"_old_{name}")
-            os.rename(self.path / tmp, self.path / name)
-            shutil.rmtree(self.path / f"_old_{name}")
+            for f in sorted((self.path / tmp).rglob("*")):
+                if f.is_file() and f.name != "zarr.json":
+                    dest = self.path / name / f.relative_to(self.path / tmp)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.rename(f, dest)
+            _crash_window("chunks moved", name)
+            os.replace(self.path / tmp / "zarr.json", self.path / name / "zarr.json")
+            shutil.rmtree(self.path / tmp, ignore_errors=True)
+            _crash_window("metadata replaced", name)
+            _consolidate(self.path)
+            _crash_window("consolidated", name)
+            _remove_stale_chunks(self.path / name)
         self._root = zarr.open_group(str(self.path), mode="r+", zarr_format=3, use_consolidated=False)
 
     def _recover(self) -> None:
-        """Finish a block-variable swap that a crash interrupted."""
+        """Finish a block-variable rechunk that a crash interrupted (see
+        :meth:`_rechunk_block_variables`); also the directory swaps of stores written before."""
+        import json
+
+        stale_consolidated = False
+        try:
+            consolidated = json.loads((self.path / "zarr.json").read_text()).get(
+                "consolidated_metadata") or {}
+        except (OSError, ValueError):
+            consolidated = {}
         for name in schema.BLOCK_VARIABLES:
             old, tmp, cur = self.path / f"_old_{name}", self.path / f"_tmp_{name}", self.path / name
-            if not cur.exists() and tmp.exists():
-                os.rename(tmp, cur)
-            if cur.exists():
-                if old.exists():
-                    shutil.rmtree(old)
-                if tmp.exists():
-                    shutil.rmtree(tmp)
-            elif old.exists():
-                os.rename(old, cur)
+            if (old.exists() or tmp.exists()) and not (cur / "zarr.json").exists():
+                # a directory swap of the earlier layout: put the complete array back in place
+                if tmp.exists() and (tmp / "zarr.json").exists() and not old.exists():
+                    os.rename(tmp, cur)
+                elif old.exists():
+                    shutil.rmtree(cur, ignore_errors=True)
+                    os.rename(old, cur)
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
+            entry = (consolidated.get("metadata") or {}).get(name)
+            if entry is not None and (cur / "zarr.json").exists():
+                meta = json.loads((cur / "zarr.json").read_text())
+                if meta.get("chunk_grid") != entry.get("chunk_grid") or \
+                        meta.get("chunk_key_encoding") != entry.get("chunk_key_encoding"):
+                    stale_consolidated = True
+        if stale_consolidated:  # step 3 was interrupted: readers still use the old layout
+            _consolidate(self.path)
+            log.warning("%s: finished an interrupted rechunk (consolidated metadata rewritten)",
+                        self.path)
+        for name in schema.BLOCK_VARIABLES:
+            if (self.path / name / "zarr.json").exists():
+                _remove_stale_chunks(self.path / name)
 
     def remove_partial_files(self) -> int:
         """Delete the temporary ``*.partial`` files that writers killed mid-write leave behind
@@ -501,7 +610,16 @@ class StoreWriter:
         hooks: Sequence[Callable[[StoreWriter], Mapping[str, Any] | None]] = (),
     ) -> dict[str, Any]:
         """Statistics over the train split, optional extra steps (``hooks``, e.g. the AV synchrony
-        fit), consolidated metadata, ``complete`` set when no video is pending."""
+        fit), consolidated metadata, ``complete`` set when no video is pending. Holds the
+        store's lock (:mod:`voca_data.lock`): one finalize at a time, none while another
+        process writes."""
+        from ..lock import lock
+
+        with lock(self.path, what="store"):
+            return self._finalize(stats_split, hooks)
+
+    def _finalize(self, stats_split: str | None,
+                  hooks: Sequence[Callable[[StoreWriter], Mapping[str, Any] | None]]) -> dict[str, Any]:
         stats = self.feature_statistics(stats_split)
         split = str(stats.pop("_split"))
         for name, value in stats.items():

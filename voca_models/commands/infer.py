@@ -35,6 +35,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="DIR", default=None, help="write a timeline PNG per video to DIR")
     parser.add_argument("--max-plots", type=int, default=20, help="timelines to draw (default: 20)")
     parser.add_argument("--frame-probs", action="store_true", help="also write per-frame probabilities")
+    parser.add_argument("--visual-weights", default=None, metavar="FILE",
+                        help="visual encoder weights for raw videos (default: the checkpoint's, "
+                             "only if it names none or an open_clip tag)")
+    parser.add_argument("--audio-weights", default=None, metavar="DIR",
+                        help="torchaudio bundle weights directory for raw videos")
+    parser.add_argument("--av-reference", default=None, metavar="STORE",
+                        help="store whose fitted AV synchrony scores raw videos (the training store)")
+    parser.add_argument("--trust-checkpoint-paths", action="store_true",
+                        help="follow the weight files and training store named in the checkpoint's "
+                             "meta.json (off: a checkpoint never makes voca load outside files)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
     rows = infer(args.checkpoint, args.source, threshold=args.threshold, device=args.device,
                  batch_size=args.batch_size, split=args.split, work_dir=args.work_dir,
                  plot_dir=args.plot, max_plots=args.max_plots, keep_frame_probs=args.frame_probs,
-                 progress=True)
+                 progress=True, trust_checkpoint_paths=args.trust_checkpoint_paths,
+                 extract_options={k: getattr(args, k) for k in
+                                  ("visual_weights", "audio_weights", "av_reference")
+                                  if getattr(args, k) is not None})
     out = write_results(rows, args.out)
     n_fake = sum(1 for r in rows if r.get("video_pred") == 1)
     failed = sum(1 for r in rows if r.get("error"))
