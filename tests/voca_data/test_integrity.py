@@ -59,7 +59,9 @@ def test_defect6_flipped_bit_stops_train_in_one_line(store, capsys):
                      "--epochs", "1", "--device", "cpu"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
-    assert err[0].startswith("voca train: error: Stored and computed checksum do not match")
+    # the Store handle names the store, the array and the video; the checksum is named as the cause
+    assert err[0].startswith(f"voca train: error: {store}: reading 'visual' of video 0")
+    assert "crc32c checksum fails" in err[0]
     assert err[0].endswith("voca check STORE names the array, videos and file")
 
 

@@ -13,7 +13,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from extract_fixtures import make_synth, tiny_config
 
-from voca_data import frame_labels, schema
+from voca_data import frame_labels
+from voca_data.store import schema
 from voca_data.store.check import check_store
 from voca_data.records import VideoRecord, timeline_notes
 from voca_data.testing import random_store

@@ -13,7 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from voca_data import cli, schema
+from voca_data import cli
+from voca_data.store import schema
 from voca_data.records import ManifestError
 from voca_data.sources import load
 

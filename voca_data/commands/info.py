@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
             warnings.simplefilter("ignore", IncompleteStoreWarning)
             text = format_summary(summary(args.store), None if args.failed else FAILED_LISTED)
     except (ValueError, OSError, KeyError, TypeError, OverflowError) as exc:
+        if isinstance(exc, FileNotFoundError) and not problems:
+            raise  # no store there at all: a user error (exit 2), not a broken store
         # a broken store: say what is wrong in one line per problem, never a traceback
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         for p in problems:

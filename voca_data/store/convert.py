@@ -294,7 +294,7 @@ def convert(src: str | Path, out: str | Path, overwrite: bool = False, progress:
                          f"(give an output ending in {'.h5' if kind_in == 'zarr' else '.zarr'})")
     if src.resolve() == out.resolve():
         raise ValueError(f"input and output are the same path: {src}")
-    from .lock import lock
+    from ..lock import lock
 
     with lock(out, what="store"):
         _recover_out(out)
