@@ -125,3 +125,43 @@ def test_strict_fails_and_metadata_count_notes(tmp_path):
             assert "label note: fake period(s) [3, 3.5] end after the media (2.000 s)" in errors[0]
         assert check_store(tmp_path / f"s{strict}.zarr") == []
     assert timeline_notes(0, (), 100, 25, metadata_frames=101) == []  # within the tolerance
+
+
+def test_extract_notes_the_metadata_count_and_strict_fails(relabelled, tmp_path):
+    """The extractor passes the manifest's frame counts to the writer: a count off by more than
+    the tolerance is a note; ``strict`` makes the disagreeing videos failures."""
+    from voca_data.extract import extract
+
+    store, records, short, long, _ = relabelled
+    error = str(_video(store, short["file"][:-4]).error.values)
+    assert "the metadata says" in error and "label note:" in error
+    root = Path(store).parent / "data"
+    strict = extract(records, root, tmp_path / "strict.zarr", tiny_config(strict=True),
+                     scheduler="synchronous", progress=False)
+    for item in (short, long):
+        v = _video(strict, item["file"][:-4])
+        assert int(v.status) == schema.FAILED and "the metadata says" in str(v.error.values)
+
+
+def test_a_second_extract_on_the_same_store_is_refused(relabelled, tmp_path):
+    import subprocess
+    import sys
+
+    from voca_data.extract import extract
+    from voca_data.lock import LockError
+
+    store, records, _, _, _ = relabelled
+    hold = ("import sys, time\nfrom voca_data.lock import lock\n"
+            "with lock(sys.argv[1], what='store'):\n    print('held', flush=True)\n    time.sleep(600)\n")
+    out = tmp_path / "s.zarr"
+    proc = subprocess.Popen([sys.executable, "-c", hold, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(LockError, match=f"s.zarr: the store is being written by pid {proc.pid}"):
+            extract(records, Path(store).parent / "data", out, tiny_config(),
+                    scheduler="synchronous", progress=False)
+        assert not out.exists()  # nothing created, no stale .init-tmp
+        assert not list(tmp_path.glob("*init-tmp*"))
+    finally:
+        proc.kill()
+        proc.wait()

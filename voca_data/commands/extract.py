@@ -79,6 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="with --device cuda: GPUs of the node to use, one encoder each (default all)")
     r.add_argument("--retry-failed", action="store_true", help="redo failed videos (their blocks)")
     r.add_argument("--no-finalize", action="store_true", help="leave the store unfinalized")
+    r.add_argument("--strict", action="store_true",
+                   help="fail a video whose metadata (frame count, fake periods) disagrees with its "
+                        "media by more than 0.05 s (default: a 'label note' in its error, labels "
+                        "from the media's timeline)")
     r.add_argument("--av-window", type=int, default=d.av_window,
                    help=f"AV synchrony window in frames (default {d.av_window})")
     r.add_argument("--av-pca", type=int, default=d.av_pca,
@@ -93,7 +97,7 @@ def config_from_args(args: argparse.Namespace):
     return ExtractConfig(
         **_given_content_options(args),
         block_size=args.block_size or d.block_size, batch_size=args.batch_size or d.batch_size,
-        device=args.device,
+        device=args.device, strict=args.strict,
         av_window=args.av_window, av_pca=args.av_pca,
     )
 
@@ -112,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.out / "zarr.json").exists():
         # resume with the store's own settings; execution options come from the command line,
         # and a content option given explicitly must match the store's (else a clear error)
-        overrides = {"device": args.device}
+        overrides = {"device": args.device, "strict": args.strict}
         if args.batch_size:
             overrides["batch_size"] = args.batch_size
         overrides.update(_given_content_options(args))

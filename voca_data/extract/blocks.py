@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -33,7 +33,8 @@ __all__ = ["extract_block"]
 
 
 def extract_block(store: str | os.PathLike, block: int, root: str | os.PathLike,
-                  config: ExtractConfig, device: str = "cpu") -> dict[str, Any]:
+                  config: ExtractConfig, device: str = "cpu",
+                  metadata_frames: Sequence[int | None] | None = None) -> dict[str, Any]:
     """Extract and write block ``block`` of ``store``; returns counts for the progress bar.
 
     Runs anywhere the store and the media are reachable (a thread, a process, a cluster node).
@@ -142,7 +143,10 @@ def extract_block(store: str | os.PathLike, block: int, root: str | os.PathLike,
         if buffered:
             run_batch(buffered)
     arrays["error"][:] = np.array(errors, dtype=object)
-    writer.write_block(block, arrays)
+    sl = writer.block_slice(block)
+    writer.write_block(block, arrays, strict=config.strict,
+                       metadata_frames=None if metadata_frames is None
+                       else metadata_frames[sl.start:sl.stop])
     return {"block": block, "videos": nb, "frames": n_frames_total, "failed": failed,
             "seconds": time.perf_counter() - t0, "pid": os.getpid(), **timing}
 

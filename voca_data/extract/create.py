@@ -29,6 +29,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..lock import lock
 from ..records import VideoRecord
 from .config import ExtractConfig, resolve_device
 from .models import _info, audio_encoder, detector_info, visual_encoder
@@ -44,7 +45,8 @@ class SettingsMismatch(ValueError):
 
 
 def _probe_all(records: Sequence[VideoRecord], root: Path, fps: float, progress: bool) -> list[int]:
-    """Frame estimates of every video (0 where probing fails), probed by a thread pool."""
+    """Frame estimates of every video from its media (0 where probing fails: decoding will fail
+    it too), probed by a thread pool."""
     from ..media import probe
 
     def one(rec: VideoRecord) -> int:
@@ -52,7 +54,7 @@ def _probe_all(records: Sequence[VideoRecord], root: Path, fps: float, progress:
             return int(probe(root / rec.path, fps=fps)["n_frames_estimate"])
         except Exception as e:  # noqa: BLE001 - decode will report it as the video's failure
             log.debug("probe %s: %s", rec.path, e)
-            return int(rec.n_frames or 0)
+            return 0  # never size the store from metadata alone (it may claim 10**9 frames)
 
     with cf.ThreadPoolExecutor(max_workers=min(8, max(1, len(records)))) as pool:
         it = pool.map(one, records)
@@ -99,8 +101,9 @@ def _create_store(records: Sequence[VideoRecord], root: Path, out: Path, config:
     from ..store.writer import StoreWriter, init
 
     estimates = _probe_all(records, root, config.fps, progress)
-    # a little slack: metadata can under-state; decode cuts at the store extent with a note
-    max_frames = max([1, *estimates, *(int(r.n_frames or 0) for r in records)])
+    # the media decide the extent (metadata frame counts are only compared, in timeline notes);
+    # frame_extent rounds up to the inner chunk, and decode cuts at the extent with a note
+    max_frames = max([1, *estimates])
     venc = visual_encoder(config, "cpu")
     aenc = audio_encoder(config, "cpu")
     dataset = _dataset_provenance(records, root, dataset_info)
@@ -280,6 +283,15 @@ def extract(
     if scheduler not in SCHEDULERS and not scheduler.startswith(("tcp://", "tls://", "inproc://")):
         raise ValueError(f"scheduler must be one of {SCHEDULERS} or tcp://HOST:PORT, not {scheduler!r}")
     device = resolve_device(config.device)
+    with lock(out, what="store"):  # one writer per store (a second extract is refused, named)
+        return _extract_locked(records, root, out, config, device, scheduler, cpu_workers, gpus,
+                               retry_failed, finalize, progress, dataset_info)
+
+
+def _extract_locked(records: Sequence[VideoRecord], root: Path, out: Path, config: ExtractConfig,
+                    device: str, scheduler: str, cpu_workers: int | None, gpus: int | None,
+                    retry_failed: bool, finalize: bool, progress: bool,
+                    dataset_info: Mapping[str, Any] | None) -> Path:
     if (out / "zarr.json").exists():
         writer = _open_existing(records, out, config)
         log.info("resuming %s", out)
@@ -296,8 +308,11 @@ def extract(
         writer.prepare_for_writing()
         log.info("%s: %d block(s) to extract with the %s scheduler on %s", out, len(blocks),
                  scheduler, device)
+        by_id = {r.video_id: r.n_frames for r in records or ()}
+        metadata_frames = [by_id.get(r.video_id) for r in writer.records()] if by_id else None
         summary = run_blocks(writer, blocks, root, config, device, scheduler,
-                             cpu_workers=cpu_workers, gpus=gpus, progress=progress)
+                             cpu_workers=cpu_workers, gpus=gpus, progress=progress,
+                             metadata_frames=metadata_frames)
         writer.add_history("extract", scheduler=scheduler, device=device,
                            retry_failed=retry_failed, **summary)
         if summary["block_errors"]:

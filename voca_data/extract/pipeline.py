@@ -319,7 +319,8 @@ class _Lane(threading.Thread):
 
 
 def _writer_loop(writer: Any, inbox: "queue.Queue[Any]", on_block: Callable[[dict], None],
-                 stats: dict[str, float], errors: list[str], lanes: int) -> None:
+                 stats: dict[str, float], errors: list[str], lanes: int, strict: bool = False,
+                 metadata_frames: Sequence[int | None] | None = None) -> None:
     finished = 0
     while finished < lanes:
         t = time.perf_counter()
@@ -334,7 +335,10 @@ def _writer_loop(writer: Any, inbox: "queue.Queue[Any]", on_block: Callable[[dic
         block, asm = item
         t = time.perf_counter()
         try:
-            writer.write_block(block, asm.result())
+            sl = writer.block_slice(block)
+            writer.write_block(block, asm.result(), strict=strict,
+                               metadata_frames=(None if metadata_frames is None
+                                                else metadata_frames[sl.start:sl.stop]))
         except Exception as e:  # noqa: BLE001 - the block stays pending
             log.error("writing block %d failed: %s: %s", block, type(e).__name__, e)
             errors.append(f"block {block}: {type(e).__name__}: {e}")
@@ -350,7 +354,8 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
                  config: ExtractConfig, devices: Sequence[str], cpu_workers: int | None = None,
                  max_in_flight: int | None = None,
                  on_block: Callable[[dict], None] | None = None,
-                 on_start: Callable[[list[int]], None] | None = None) -> dict[str, Any]:
+                 on_start: Callable[[list[int]], None] | None = None,
+                 metadata_frames: Sequence[int | None] | None = None) -> dict[str, Any]:
     """Extract and write ``blocks`` of ``store`` with the pipeline; returns the run's summary.
 
     ``devices``: one encoder per entry (``["cpu"]``, ``["cuda:0", "cuda:1"]``). ``cpu_workers``:
@@ -358,7 +363,8 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
     videos between submission and the encoder (default ``2 * cpu_workers + 2``): with the
     writer's queue of 2 blocks this bounds memory whatever the number of videos.
     ``on_block(result)`` is called from the writer thread after each written block;
-    ``on_start(pids)`` with the CPU workers' process ids.
+    ``on_start(pids)`` with the CPU workers' process ids. ``metadata_frames`` (per store video,
+    the manifest's frame counts) are compared with the media in each video's timeline notes.
 
     >>> run_pipeline("s.zarr", [0], root, ExtractConfig(visual_arch="voca-tiny", detector="center"),
     ...              ["cpu"], cpu_workers=1)["blocks"]                     # doctest: +SKIP
@@ -402,7 +408,8 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
     lanes = [_Lane(d, writer, config, to_writer, taken, stats) for d in devices]
     crop_size = int(config.crop_size or getattr(lanes[0].venc, "image_size", 0) or 224)
     writer_thread = threading.Thread(target=_writer_loop, name="voca-writer", daemon=True,
-                                     args=(writer, to_writer, block_done, stats, errors, len(lanes)))
+                                     args=(writer, to_writer, block_done, stats, errors, len(lanes),
+                                           config.strict, metadata_frames))
     # tasks in order: (seq, k, record); seq -> (lane, block)
     tasks: collections.deque = collections.deque()
     route: dict[int, tuple[int, int]] = {}

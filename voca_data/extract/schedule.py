@@ -138,9 +138,12 @@ def _groups(blocks: Sequence[int], n_workers: int) -> list[list[int]]:
 
 def run_blocks(writer: Any, blocks: Sequence[int], root: Path, config: ExtractConfig, device: str,
                scheduler: str, *, cpu_workers: int | None = None, gpus: int | None = None,
-               progress: bool = True) -> dict[str, Any]:
+               progress: bool = True,
+               metadata_frames: Sequence[int | None] | None = None) -> dict[str, Any]:
     """Run ``blocks`` of ``writer``'s store; returns the history summary (frames/s, per-stage busy
-    and wait seconds, block errors)."""
+    and wait seconds, block errors). ``metadata_frames`` (the manifest's frame count of each
+    store video) go into the timeline notes of the local schedulers; cluster tasks compare the
+    stored periods only."""
     from .blocks import extract_block
     from .pipeline import run_pipeline
 
@@ -152,12 +155,13 @@ def run_blocks(writer: Any, blocks: Sequence[int], root: Path, config: ExtractCo
     try:
         if scheduler == "synchronous":
             for b in blocks:
-                result = extract_block(store, b, str(root), config, device)
+                result = extract_block(store, b, str(root), config, device, metadata_frames)
                 bar.update(result)
                 bar.add_timing(result)
         elif scheduler == "pipeline":
             result = run_pipeline(store, blocks, root, config, encoder_devices(device, gpus),
-                                  cpu_workers, on_block=bar.update)
+                                  cpu_workers, on_block=bar.update,
+                                  metadata_frames=metadata_frames)
             bar.add_timing(result)
             errors.extend(result["block_errors"])
             extra = {k: result[k] for k in ("cpu_workers", "devices", "max_in_flight",
