@@ -444,7 +444,7 @@ def _probe_all(records: Sequence[VideoRecord], root: Path, fps: float, progress:
     with cf.ThreadPoolExecutor(max_workers=min(8, max(1, len(records)))) as pool:
         it = pool.map(one, records)
         if progress:
-            from tqdm.auto import tqdm
+            from voca_data.progress import tqdm
 
             it = tqdm(it, total=len(records), desc="probe", unit="video", leave=False)
         return list(it)
@@ -568,7 +568,7 @@ class _Progress:
         self.timing: dict[str, float] = {}
         self.bar = None
         if enabled:
-            from tqdm.auto import tqdm
+            from voca_data.progress import tqdm
 
             self.bar = tqdm(total=total, desc="extract", unit="video", dynamic_ncols=True)
 

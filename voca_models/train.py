@@ -482,7 +482,7 @@ def _run(
     optim_state,
     state,
 ) -> dict[str, Any]:
-    from tqdm.auto import tqdm
+    from voca_data.progress import tqdm
 
     from voca_data.torch import balanced_sampler, collate
 

@@ -217,7 +217,7 @@ def scan(root: str | Path, metadata: str | Path | None = None, fps: float = sche
     will fail); without it, every ``ROOT/<split>/<name>/`` folder, labelled from its
     ``frame_labels``.
     """
-    from tqdm import tqdm
+    from voca_data.progress import tqdm
 
     root = Path(root)
     if not root.is_dir():
@@ -355,7 +355,7 @@ def import_npz(
     resumes (only blocks with pending videos are written). Returns finalize's summary
     (``complete``, counts of ok/failed/pending, ...).
     """
-    from tqdm import tqdm
+    from voca_data.progress import tqdm
 
     from ..writer import StoreWriter, init
 
