@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     summary = run_benchmark(args.store, args.out, models=args.models, epochs=args.epochs, size=args.size,
                             seed=args.seed, split=args.split, layout=args.layout, device=args.device,
                             window=args.window, batch_size=args.batch_size, max_videos=args.max_videos,
-                            features=args.features)
+                            features=args.features, progress=not args.no_progress)
     for title, table in summary["tables"].items():
         print(f"## {title}\n\n{table}\n")
     print(f"tables: {Path(args.out) / 'tables.md'}")

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     rows = infer(args.checkpoint, args.source, threshold=args.threshold, device=args.device,
                  batch_size=args.batch_size, split=args.split, work_dir=args.work_dir,
                  plot_dir=args.plot, max_plots=args.max_plots, keep_frame_probs=args.frame_probs,
-                 progress=True)
+                 progress=not args.no_progress)
     out = write_results(rows, args.out)
     n_fake = sum(1 for r in rows if r.get("video_pred") == 1)
     failed = sum(1 for r in rows if r.get("error"))
