@@ -32,6 +32,22 @@ class StoreError(ValueError):
     """The path is not a store this version of voca can read."""
 
 
+def _incomplete_message(path: Any, pending: int, failed: int, total: int, complete: bool) -> str:
+    """What :class:`IncompleteStoreWarning` says: exactly which videos lack features and what to
+    do about it."""
+    parts = []
+    if pending:
+        parts.append(f"{pending} of {total} videos are still pending (not extracted yet: run the "
+                     "same `voca extract` command again to resume)")
+    if failed:
+        parts.append(f"{failed} of {total} videos failed extraction and have no features "
+                     "(their `error` variable says why; `voca extract --retry-failed` redoes them)")
+    if not complete:
+        parts.append("the store is not finalized (no train statistics or AV synchrony yet: "
+                     f"`voca finalize {path}`)" if not pending else "the store is not finalized")
+    return f"{path}: " + "; ".join(parts)
+
+
 class IncompleteStoreWarning(UserWarning):
     """The store has pending or failed videos."""
 
@@ -159,10 +175,8 @@ def open(
         pending = int((status == schema.PENDING).sum())
         failed = int((status == schema.FAILED).sum())
         if pending or failed or not ds.attrs.get("complete", False):
-            warnings.warn(
-                f"{path}: store is {'complete' if ds.attrs.get('complete') else 'incomplete'}: "
-                f"{pending} pending and {failed} failed of {status.size} videos",
-                IncompleteStoreWarning, stacklevel=2,
-            )
+            warnings.warn(_incomplete_message(path, pending, failed, status.size,
+                                              bool(ds.attrs.get("complete", False))),
+                          IncompleteStoreWarning, stacklevel=2)
     ds.attrs["source"] = str(path)
     return ds

@@ -23,12 +23,22 @@ frame_label agrees with fake_periods. Reads block by block: memory stays bounded
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", type=Path, help="a .zarr store or an .h5 file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true",
+                        help='print one JSON object {"check_format", "store", "ok", "n_problems", '
+                             '"problems"} instead of the text (same exit code)')
 
 
 def run(args: argparse.Namespace) -> int:
     from voca_data.check import check_store
 
     problems = check_store(args.store, progress=not args.no_progress)
+    if args.json:
+        import json
+
+        print(json.dumps({"check_format": 1, "store": str(args.store), "ok": not problems,
+                          "n_problems": len(problems), "problems": [str(p) for p in problems]},
+                         indent=1))
+        return 1 if problems else 0
     if problems:
         for p in problems:
             print(p)

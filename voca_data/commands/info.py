@@ -22,8 +22,15 @@ _LABELS = {1: "fake", 0: "real", -1: "unknown"}
 _PROVENANCE_KEYS = ("visual_encoder", "audio_encoder", "face_detector")
 
 
+#: version of the ``voca info --json`` document (its keys are listed in docs/cli.md); keys are
+#: only ever added, and a change of meaning bumps it
+INFO_FORMAT = 1
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", type=Path, help="a .zarr store or an .h5 file")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (keys in docs/cli.md) instead of the text")
 
 
 def size_on_disk(path: Path) -> int:
@@ -121,11 +128,84 @@ def summary(ds: Any, path: Path) -> str:
     return "\n".join(out)
 
 
+def _json_value(x: Any) -> Any:
+    """numpy scalars (attributes read back from the store) as Python numbers."""
+    item = getattr(x, "item", None)
+    return item() if callable(item) else str(x)
+
+
+def summary_dict(ds: Any, path: Path) -> dict[str, Any]:
+    """What ``voca info --json`` prints for an opened store (keys documented in docs/cli.md).
+
+    >>> summary_dict(voca_data.open("lavdf.zarr"), Path("lavdf.zarr"))["videos"]  # doctest: +SKIP
+    {'total': 13, 'pending': 0, 'ok': 12, 'failed': 1}
+    """
+    import numpy as np
+
+    from voca_data import schema
+
+    a = ds.attrs
+    status = np.asarray(ds["status"].values)
+    labels = np.asarray(ds["label"].values)
+    splits = [str(s) for s in np.asarray(ds["split"].values).tolist()]
+    n_frames = np.asarray(ds["n_frames"].values).astype(np.int64)
+    ok = status == schema.OK
+    dataset = a.get("dataset")
+    sizes = ds.sizes
+    encoders = {}
+    for key in _PROVENANCE_KEYS:
+        enc = a.get(key)
+        if isinstance(enc, dict):
+            encoders[key] = {"name": enc.get("name"), "architecture": enc.get("architecture"),
+                             "pretrained": enc.get("pretrained")}
+        elif enc is not None:
+            encoders[key] = {"name": str(enc), "architecture": None, "pretrained": None}
+    stats = [n for n in schema.STAT_VARIABLES if n in ds.variables]
+    by_split = []
+    for split in sorted(set(splits), key=splits.index):
+        in_split = np.array([s == split for s in splits])
+        for lab in (1, 0, -1):
+            sel = in_split & (labels == lab)
+            if sel.any():
+                by_split.append({"split": split, "label": _LABELS[lab],
+                                 **{name: int((status[sel] == code).sum())
+                                    for code, name in schema.STATUS_NAMES.items()},
+                                 "total": int(sel.sum()), "frames_ok": int(n_frames[sel & ok].sum())})
+    return {
+        "info_format": INFO_FORMAT,
+        "store": str(path), "format": "hdf5" if path.is_file() else "zarr",
+        "size_bytes": size_on_disk(path),
+        "schema": a.get("voca_schema"), "voca_version": a.get("voca_version"), "created": a.get("created"),
+        "complete": bool(a.get("complete", False)),
+        "videos": {"total": int(status.size),
+                   **{name: int((status == code).sum()) for code, name in schema.STATUS_NAMES.items()}},
+        "dataset": dataset.get("name") if isinstance(dataset, dict) else dataset,
+        "fps": a.get("fps"),
+        "frames": {"ok_total": int(n_frames[ok].sum()),
+                   "min": int(n_frames[ok].min()) if ok.any() else 0,
+                   "max": int(n_frames[ok].max()) if ok.any() else 0,
+                   "dimension": int(sizes.get("frame", 0))},
+        "dims": {"visual": int(sizes.get("visual_dim", 0)), "audio": int(sizes.get("audio_dim", 0)),
+                 "segment": int(sizes.get("segment", 0))},
+        "block_size": a.get("block_size"),
+        "encoders": encoders,
+        "statistics_split": ds[stats[0]].attrs.get("split") if stats else None,
+        "splits": by_split,
+        "history": [{"action": h.get("action"), "time": h.get("time")}
+                    for h in (a.get("history") or []) if isinstance(h, dict)],
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     import voca_data
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", voca_data.IncompleteStoreWarning)
         ds = voca_data.open(args.store)
+    if args.json:
+        import json
+
+        print(json.dumps(summary_dict(ds, Path(args.store)), indent=1, default=_json_value))
+        return 0
     print(summary(ds, Path(args.store)))
     return 0
