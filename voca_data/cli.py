@@ -19,6 +19,7 @@ import ast
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -218,6 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         for noisy in ("distributed", "numcodecs", "urllib3", "h5py", "matplotlib", "PIL"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # dask.distributed sets its loggers from its config when it is imported (later, inside the
+        # command, and in worker processes): INFO chatter off, and no "Compute Failed" report with
+        # a traceback per failed task (voca logs one line per failed block and exits 3; -v shows it)
+        os.environ.setdefault("DASK_LOGGING",
+                              "{'distributed': 'warning', 'distributed.worker': 'critical'}")
     if not getattr(args, "_run", None):
         parser.print_help()
         return EXIT_USAGE
