@@ -198,5 +198,8 @@ def test_diverged_training_is_one_line_exit_3(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == EXIT_FAILED
     assert "Traceback" not in err
+    # warnings (torch's about the NaN loss) are one log line each, like the error
+    for line in err.strip().splitlines():
+        assert line.startswith(("WARNING ", "ERROR ", "voca train: error: ")), line
     last = err.strip().splitlines()[-1]
     assert last.startswith("voca train: error: epoch ") and "the loss became" in last

@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -207,6 +208,16 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _warning_logger(verbose: int):
+    """``warnings.showwarning`` for a command: a warning is one log line ``WARNING voca:
+    Category: message`` (with ``-v``, where it was raised), not Python's two-line report that
+    quotes the source line."""
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        where = f" ({filename}:{lineno})" if verbose else ""
+        log.warning("%s: %s%s", category.__name__, " ".join(str(message).split()), where)
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``voca`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code
     (:data:`EXIT_CODES`)."""
@@ -228,7 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(args._run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_logger(args.verbose)
+            return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print(f"voca {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
