@@ -23,8 +23,8 @@ import os
 import sys
 import traceback
 import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 log = logging.getLogger("voca")
 
@@ -99,7 +99,7 @@ def _module_help(module_name: str) -> str | None:
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0], *rest.split(".")).with_suffix(".py")
+    path = Path(next(iter(spec.submodule_search_locations)), *rest.split(".")).with_suffix(".py")
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError):

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, Iterable, TextIO
+from collections.abc import Iterable
+from typing import Any, TextIO
 
 __all__ = ["PLAIN_INTERVAL", "is_terminal", "tqdm"]
 

@@ -39,11 +39,11 @@ class _Package(types.ModuleType):
 
 sys.modules[__name__].__class__ = _Package
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .checkpoint import CheckpointError, load_checkpoint
-    from .models import build, list_models
-    from .predict import predict
-    from .train import TrainConfig, train
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .checkpoint import CheckpointError, load_checkpoint  # noqa: TC004
+    from .models import build, list_models  # noqa: TC004
+    from .predict import predict  # noqa: TC004
+    from .train import TrainConfig, train  # noqa: TC004
 
 __all__ = [
     "build",
