@@ -203,3 +203,18 @@ def test_diverged_training_is_one_line_exit_3(tmp_path, capsys):
         assert line.startswith(("WARNING ", "ERROR ", "voca train: error: ")), line
     last = err.strip().splitlines()[-1]
     assert last.startswith("voca train: error: epoch ") and "the loss became" in last
+
+
+def test_every_command_takes_the_global_options():
+    import argparse
+
+    from voca_data.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == set(COMMANDS)
+    for name, p in sub.choices.items():
+        options = set(p._option_string_actions)
+        assert {"-v", "-q", "--no-progress", "--version"} <= options, name
+    args = parser.parse_args(["evaluate", "run", "s.zarr", "-q"])
+    assert args.command_quiet is True
