@@ -288,13 +288,16 @@ def plot_summary(results: Mapping[str, Any], path: str | Path, title: str | None
         fp = np.concatenate([p[: lab.size] for p, lab in zip(c["fprobs"], c["flabels"])])
         f_roc = M.roc_curve(fl, fp)
         f_pr = M.pr_curve(fl, fp)
-        f_auc, f_ap = M.roc_auc(fl, fp), M.average_precision(fl, fp)
+        f_auc = M.roc_auc(fl, fp)
+        # AP with one class only is trivial (1 with positives only): no curve, like the ROC
+        f_ap = M.average_precision(fl, fp) if np.isfinite(f_auc) else float("nan")
     else:
         f_roc = f_pr = (None, None, None)
         f_auc = f_ap = float("nan")
     v_roc = M.roc_curve(c["vlabels"], c["vprobs"])
     v_pr = M.pr_curve(c["vlabels"], c["vprobs"])
-    v_auc, v_ap = M.roc_auc(c["vlabels"], c["vprobs"]), M.average_precision(c["vlabels"], c["vprobs"])
+    v_auc = M.roc_auc(c["vlabels"], c["vprobs"])
+    v_ap = M.average_precision(c["vlabels"], c["vprobs"]) if np.isfinite(v_auc) else float("nan")
     _curve_axes(axes[0, 0], [("frames", f_roc[0], f_roc[1], f_auc),
                              ("videos", v_roc[0], v_roc[1], v_auc)], "roc")
     _curve_axes(axes[0, 1], [("frames", f_pr[1], f_pr[0], f_ap),
@@ -337,6 +340,9 @@ def plot_summary(results: Mapping[str, Any], path: str | Path, title: str | None
         ax.scatter(c["ratios"], c["ious"], s=18, alpha=0.7, color=_PRED, edgecolor="none",
                    label="one fake video")
         ax.legend(fontsize=8, loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no fake videos with frame probabilities", ha="center", va="center",
+                transform=ax.transAxes, color="0.4")
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("true fake ratio (fake frames / frames)")
