@@ -628,7 +628,7 @@ def make_dataset(out: str | Path, layout: str = "lavdf", videos: int = 24, seed:
         pool = None
         iterator = map(_video_task, tasks)
     if progress:
-        from tqdm import tqdm
+        from voca_data.progress import tqdm
 
         iterator = tqdm(iterator, total=len(tasks), desc=f"synth {layout}", unit="video")
     try:

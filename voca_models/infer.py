@@ -274,10 +274,14 @@ def infer(
             shown = [r for r in out if r.get("error") is None][:max_plots]
             sims = read_av_similarity(store, [r["video_id"] for r in shown])
             probs = {r["video_id"]: r for r in rows}
+            context = (f"source {Path(str(source)).name}" + (f", split {split}" if split else "")
+                       + f"  |  checkpoint {checkpoint}  |  threshold {threshold:.2f} "
+                       "(given to voca infer; default 0.5)")
             for r in shown:
                 v = dict(r, frame_probs=probs[r["video_id"]]["frame_probs"], n_frames=r["num_frames"])
                 r["plot"] = str(plot_timeline(v, Path(plot_dir) / f"{safe_name(r['video_id'])}.png", fps=fps,
-                                              threshold=threshold, av_similarity=sims.get(r["video_id"])))
+                                              threshold=threshold, av_similarity=sims.get(r["video_id"]),
+                                              context=context))
     return out
 
 

@@ -1,9 +1,11 @@
-"""Detection and localization metrics (numpy only: no torch needed to compute them).
+"""Detection and localization metrics (numpy and scikit-learn: no torch needed to compute them).
 
 Three families:
 
 * **binary** metrics for frames and videos: ROC AUC, average precision, F1, precision, recall at
-  a threshold (given, or chosen on the dev split with :func:`choose_threshold`);
+  a threshold (given, or chosen on the dev split with :func:`choose_threshold`). ROC and PR
+  curves, ROC AUC and AP are scikit-learn's (one implementation for training's checkpoint
+  selection, ``voca evaluate`` and the plots);
 * **segment IoU** per fake video between the predicted and the true fake frames
   (:func:`mask_iou`, summarised by :func:`iou_summary`);
 * the **official LAV-DF temporal localization metrics** AP@{0.5, 0.75, 0.95} and
@@ -85,64 +87,86 @@ def _binary_inputs(y_true: Iterable, scores: Iterable) -> tuple[np.ndarray, np.n
     return y[keep].astype(np.int8), s[keep]
 
 
-def roc_curve(y_true: Iterable, scores: Iterable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ROC curve ``(fpr, tpr, thresholds)``, one point per distinct score (plus the origin).
+def _both_classes(y: np.ndarray) -> bool:
+    return bool(y.size) and 0 < int(y.sum()) < y.size
 
-    Labels other than 0/1 (e.g. the -1 fill of unknown frames) and non-finite scores are ignored.
+
+def roc_curve(y_true: Iterable, scores: Iterable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ROC curve ``(fpr, tpr, thresholds)``: ``sklearn.metrics.roc_curve`` with every distinct
+    score kept (``drop_intermediate=False``), starting at the origin (threshold ``inf``).
+
+    Labels other than 0/1 (e.g. the -1 fill of unknown frames) and non-finite scores are ignored;
+    with one class only, the rate of the missing class is NaN.
+
+    >>> fpr, tpr, thr = roc_curve([0, 1, 0, 1], [0.1, 0.9, 0.5, 0.5])
+    >>> fpr.tolist(), tpr.tolist()
+    ([0.0, 0.0, 0.5, 1.0], [0.0, 0.5, 1.0, 1.0])
     """
+    from sklearn.metrics import roc_curve as _roc_curve
+
     y, s = _binary_inputs(y_true, scores)
-    order = np.argsort(-s, kind="mergesort")
-    y, s = y[order], s[order]
-    distinct = np.r_[np.nonzero(np.diff(s))[0], y.size - 1] if y.size else np.array([], int)
-    tps = np.cumsum(y)[distinct] if y.size else np.array([])
-    fps = (distinct + 1) - tps
-    n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
-    tpr = np.r_[0.0, tps / n_pos] if n_pos else np.full(tps.size + 1, np.nan)
-    fpr = np.r_[0.0, fps / n_neg] if n_neg else np.full(fps.size + 1, np.nan)
-    thresholds = np.r_[np.inf, s[distinct]] if y.size else np.array([np.inf])
-    return fpr, tpr, thresholds
+    if _both_classes(y):
+        fpr, tpr, thresholds = _roc_curve(y, s, drop_intermediate=False)
+        return fpr, tpr, thresholds
+    # one class: sklearn warns and divides by zero; the defined rate is still useful
+    distinct = np.unique(s)[::-1]
+    hits = np.array([(s >= c).sum() for c in distinct], dtype=np.float64)
+    n_pos = int(y.sum())
+    rate = np.r_[0.0, hits / y.size] if y.size else np.array([np.nan])
+    nan = np.full(rate.size, np.nan)
+    fpr, tpr = (nan, rate) if n_pos else (rate, nan)
+    return fpr, tpr, np.r_[np.inf, distinct]
 
 
 def roc_auc(y_true: Iterable, scores: Iterable) -> float:
-    """Area under the ROC curve (ties count one half); NaN when only one class is present.
+    """Area under the ROC curve, ``sklearn.metrics.roc_auc_score`` (ties count one half); NaN
+    when only one class is present. Training selects checkpoints with this same function.
 
     >>> roc_auc([0, 1, 0, 1], [0.1, 0.9, 0.5, 0.5])
     0.875
     """
-    fpr, tpr, _ = roc_curve(y_true, scores)
-    if not (np.isfinite(fpr).all() and np.isfinite(tpr).all()):
+    from sklearn.metrics import roc_auc_score
+
+    y, s = _binary_inputs(y_true, scores)
+    if not _both_classes(y):
         return float("nan")
-    return float(np.trapezoid(tpr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(tpr, fpr))
+    return float(roc_auc_score(y, s))
 
 
 def pr_curve(y_true: Iterable, scores: Iterable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Precision-recall curve ``(precision, recall, thresholds)`` with recall increasing,
-    one point per distinct score (the same points as ``sklearn.metrics.precision_recall_curve``
-    without its final ``(1, 0)`` point)."""
+    """Precision-recall curve ``(precision, recall, thresholds)`` with recall increasing, one point
+    per distinct score: ``sklearn.metrics.precision_recall_curve`` reversed, without its final
+    ``(precision 1, recall 0)`` point. Recall is NaN without positives.
+
+    >>> p, r, t = pr_curve([0, 1, 0, 1], [0.1, 0.9, 0.5, 0.6])
+    >>> p.tolist(), r.tolist(), t.tolist()
+    ([1.0, 1.0, 0.6666666666666666, 0.5], [0.5, 1.0, 1.0, 1.0], [0.9, 0.6, 0.5, 0.1])
+    """
+    from sklearn.metrics import precision_recall_curve
+
     y, s = _binary_inputs(y_true, scores)
-    order = np.argsort(-s, kind="mergesort")
-    y, s = y[order], s[order]
     if not y.size:
         return np.array([]), np.array([]), np.array([])
-    distinct = np.r_[np.nonzero(np.diff(s))[0], y.size - 1]
-    tps = np.cumsum(y)[distinct]
-    precision = tps / (distinct + 1)
-    n_pos = int(y.sum())
-    recall = tps / n_pos if n_pos else np.full(tps.size, np.nan)
-    return precision, recall, s[distinct]
+    if not y.sum():  # sklearn warns and divides by zero: precision is 0, recall undefined
+        distinct = np.unique(s)[::-1]
+        return np.zeros(distinct.size), np.full(distinct.size, np.nan), distinct
+    precision, recall, thresholds = precision_recall_curve(y, s)
+    return precision[:-1][::-1], recall[:-1][::-1], thresholds[::-1]
 
 
 def average_precision(y_true: Iterable, scores: Iterable) -> float:
-    """Average precision Σ (R_k − R_{k−1}) P_k over distinct score thresholds (the step-wise
-    definition of scikit-learn, no interpolation); NaN without positives.
+    """Average precision Σ (R_k − R_{k−1}) P_k over distinct score thresholds,
+    ``sklearn.metrics.average_precision_score`` (no interpolation); NaN without positives.
 
     >>> average_precision([0, 1, 0, 1], [0.1, 0.9, 0.5, 0.6])
     1.0
     """
-    precision, recall, _ = pr_curve(y_true, scores)
-    if not recall.size or not np.isfinite(recall).all():
+    from sklearn.metrics import average_precision_score
+
+    y, s = _binary_inputs(y_true, scores)
+    if not y.size or not y.sum():
         return float("nan")
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return float(average_precision_score(y, s))
 
 
 def confusion(y_true: Iterable, y_pred: Iterable) -> np.ndarray:

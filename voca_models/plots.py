@@ -26,7 +26,8 @@ from . import metrics as M
 
 log = logging.getLogger(__name__)
 
-__all__ = ["plot_results", "plot_summary", "plot_timeline", "safe_name", "video_frame_labels"]
+__all__ = ["context_line", "plot_results", "plot_summary", "plot_timeline", "safe_name",
+           "video_frame_labels"]
 
 _FAKE = "#d62728"
 _PRED = "#1f77b4"
@@ -41,6 +42,52 @@ def _figure(figsize: tuple[float, float]):
     fig = Figure(figsize=figsize, dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def context_line(results: Mapping[str, Any]) -> str:
+    """What a figure shows, for its title: store, split, model and checkpoint, thresholds and
+    where they came from (from the results of ``voca evaluate``).
+
+    >>> context_line({"store": "data/lavdf.zarr", "split": "test", "model": "localizer",
+    ...               "checkpoint": "runs/loc/best",
+    ...               "threshold": {"frame": 0.42, "video": 0.5, "source": "chosen on dev (max F1)"}})
+    'store lavdf.zarr, split test  |  localizer checkpoint runs/loc/best  |  thresholds frame 0.42, video 0.50 (chosen on dev (max F1))'
+    """
+    parts = []
+    store, split = results.get("store"), results.get("split")
+    if store or split:
+        parts.append(", ".join(x for x in (f"store {Path(str(store)).name}" if store else "",
+                                           f"split {split}" if split else "") if x))
+    if results.get("checkpoint") or results.get("model"):
+        parts.append(" ".join(str(x) for x in (results.get("model"), "checkpoint",
+                                               results.get("checkpoint") or "?") if x))
+    thr = results.get("threshold")
+    if isinstance(thr, Mapping):
+        text = f"thresholds frame {float(thr.get('frame', 0.5)):.2f}, video {float(thr.get('video', 0.5)):.2f}"
+        parts.append(text + (f" ({thr['source']})" if thr.get("source") else " (source not recorded)"))
+    elif thr is not None:
+        parts.append(f"threshold {float(thr):.2f} (source not recorded)")
+    return "  |  ".join(parts)
+
+
+def _headline(results: Mapping[str, Any]) -> str:
+    """The headline numbers: LAV-DF AP/AR on the full set when computed, frame and video AUC/AP."""
+    m = results.get("metrics") or {}
+    lines = []
+    full = (m.get("lavdf") or {}).get("full") if isinstance(m.get("lavdf"), Mapping) else None
+    if full:
+        keys = [k for k in (*(f"AP@{t}" for t in M.LAVDF_AP_THRESHOLDS),
+                            *(f"AR@{n}" for n in M.LAVDF_AR_PROPOSALS)) if full.get(k) is not None]
+        lines.append("LAV-DF temporal localization (full set, official AP/AR): "
+                     + "   ".join(f"{k} {100 * float(full[k]):.2f}" for k in keys))
+    level = []
+    for name in ("frame", "video"):
+        mm = m.get(name)
+        if isinstance(mm, Mapping) and mm.get("auc") is not None:
+            level.append(f"{name} AUC {float(mm['auc']):.3f}, AP {float(mm.get('ap', float('nan'))):.3f}")
+    if level:
+        lines.append("   ".join(level))
+    return "\n".join(lines)
 
 
 def safe_name(video_id: str) -> str:
@@ -64,13 +111,15 @@ def video_frame_labels(video: Mapping[str, Any], fps: float) -> np.ndarray | Non
 
 def plot_timeline(video: Mapping[str, Any], path: str | Path, fps: float = 25.0,
                   threshold: float = 0.5, max_segments: int = 5,
-                  av_similarity: np.ndarray | None = None) -> Path:
+                  av_similarity: np.ndarray | None = None, context: str | None = None) -> Path:
     """One video's timeline: fake probability per frame with the ground truth shaded and the
     threshold; the true and the top predicted segments as bars; the audio-visual similarity.
 
     ``video`` needs ``frame_probs`` (or only ``segments`` for video-level models) and may have
     ``video_id``, ``fake_periods``, ``label``, ``video_prob``, ``segments``
-    (``[[start_s, end_s, score], ...]``) and ``av_similarity``.
+    (``[[start_s, end_s, score], ...]``) and ``av_similarity``. ``context`` (e.g.
+    :func:`context_line` of an evaluation) heads the figure: store, split, checkpoint, threshold
+    and where the threshold came from. Every mark is in a legend.
 
     >>> plot_timeline({"video_id": "a", "frame_probs": [0.1, 0.9, 0.8, 0.2],
     ...                "fake_periods": [[0.04, 0.12]]}, "/tmp/a.png")  # doctest: +SKIP
@@ -95,7 +144,8 @@ def plot_timeline(video: Mapping[str, Any], path: str | Path, fps: float = 25.0,
         ax.plot(t[: probs.size] + 0.5 / fps, probs[:n], color=_PRED, lw=1.4, label="fake probability")
         pred = np.nan_to_num(probs) >= threshold
         ax.fill_between(t[: probs.size] + 0.5 / fps, 0, 1, where=pred[:n], step="mid",
-                        color=_PRED, alpha=0.08, lw=0, transform=ax.get_xaxis_transform())
+                        color=_PRED, alpha=0.12, lw=0, transform=ax.get_xaxis_transform(),
+                        label=f"predicted fake (P ≥ {threshold:.2f})")
     else:
         ax.text(0.5, 0.75, "no frame probabilities (video-level model)", ha="center", va="center",
                 transform=ax.transAxes, color="0.4")
@@ -112,28 +162,34 @@ def plot_timeline(video: Mapping[str, Any], path: str | Path, fps: float = 25.0,
     if iou is not None and np.isfinite(iou):
         title += f"  —  frame IoU = {float(iou):.3f}"
     ax.set_title(title, fontsize=11, loc="left")
-    ax.legend(loc="upper right", fontsize=8, ncol=3, framealpha=0.85)
     ax.grid(alpha=0.25)
 
     ax = axes[1]
     shown = segments[:max_segments]
     lanes = ["truth"] + [f"pred {k + 1}" for k in range(len(shown))]
-    for s, e in periods:
-        ax.broken_barh([(s, e - s)], (-0.35, 0.7), color=_FAKE, alpha=0.8)
+    for k, (s, e) in enumerate(periods):
+        ax.broken_barh([(s, e - s)], (-0.35, 0.7), color=_FAKE, alpha=0.8,
+                       label="true fake segment" if k == 0 else None)
     for k, seg in enumerate(shown, start=1):
         s, e, score = seg[:3]
         ax.broken_barh([(s, e - s)], (k - 0.35, 0.7), color=_PRED,
-                       alpha=float(np.clip(0.3 + 0.7 * score, 0.3, 1.0)))
+                       alpha=float(np.clip(0.3 + 0.7 * score, 0.3, 1.0)),
+                       label="predicted segment (darker = higher score, score at its end)"
+                       if k == 1 else None)
         ax.text(min(e, duration), k, f" {score:.2f}", fontsize=7, va="center", color="0.2")
     ax.set_yticks(range(len(lanes)), lanes, fontsize=7)
     ax.set_ylim(len(lanes) - 0.5, -0.5)
     ax.grid(axis="x", alpha=0.25)
+    if len(segments) > len(shown):
+        ax.set_title(f"top {len(shown)} of {len(segments)} predicted segments", fontsize=8,
+                     loc="right", color="0.3")
 
     ax = axes[2]
     if sim is not None and np.isfinite(sim).any():
-        for s, e in periods:
-            ax.axvspan(s, e, color=_FAKE, alpha=0.18, lw=0)
-        ax.plot(t[: sim.size] + 0.5 / fps, sim[:n], color=_SIM, lw=1.1)
+        for k, (s, e) in enumerate(periods):
+            ax.axvspan(s, e, color=_FAKE, alpha=0.18, lw=0, label="ground truth fake" if k == 0 else None)
+        ax.plot(t[: sim.size] + 0.5 / fps, sim[:n], color=_SIM, lw=1.1,
+                label="audio-visual synchrony (store's av_similarity)")
         ax.set_ylabel("AV sync")
     else:
         ax.text(0.5, 0.5, "no audio-visual similarity in the store", ha="center", va="center",
@@ -142,6 +198,15 @@ def plot_timeline(video: Mapping[str, Any], path: str | Path, fps: float = 25.0,
     ax.set_xlabel("time (s)")
     ax.set_xlim(0, duration)
     ax.grid(alpha=0.25)
+    # one legend for the three panels: every mark drawn above, each once
+    marks: dict[str, Any] = {}
+    for a in axes:
+        for handle, name in zip(*a.get_legend_handles_labels()):
+            marks.setdefault(name, handle)
+    fig.legend(list(marks.values()), list(marks), loc="outside lower center", ncol=3, fontsize=8,
+               frameon=False)
+    if context:
+        fig.suptitle(context, fontsize=9, color="0.25")
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -155,7 +220,7 @@ def _curve_axes(ax, curves: Sequence[tuple[str, np.ndarray, np.ndarray, float]],
         ax.plot(x, y, lw=1.5, label=f"{name} ({'AUC' if kind == 'roc' else 'AP'} {value:.3f})",
                 drawstyle="default" if kind == "roc" else "steps-post")
     if kind == "roc":
-        ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1)
+        ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1, label="chance")
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
         ax.set_title("ROC")
@@ -166,10 +231,13 @@ def _curve_axes(ax, curves: Sequence[tuple[str, np.ndarray, np.ndarray, float]],
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.01)
     ax.grid(alpha=0.25)
-    if ax.get_legend_handles_labels()[0]:
+    handles, labels = ax.get_legend_handles_labels()
+    if any(label != "chance" for label in labels):
         ax.legend(fontsize=8, loc="lower right" if kind == "roc" else "lower left")
     else:
         ax.text(0.5, 0.5, "needs both classes", ha="center", va="center", transform=ax.transAxes)
+        if handles:
+            ax.legend(fontsize=8, loc="lower right")
 
 
 def _collect(results: Mapping[str, Any]) -> dict[str, Any]:
@@ -203,7 +271,10 @@ def _collect(results: Mapping[str, Any]) -> dict[str, Any]:
 
 def plot_summary(results: Mapping[str, Any], path: str | Path, title: str | None = None) -> Path:
     """Summary sheet of an evaluation: ROC and PR curves (frame and video level), the video
-    confusion matrix, per-fake-video IoU and F1 distributions, IoU against fake ratio.
+    confusion matrix, per-fake-video IoU and F1 distributions, IoU against fake ratio. The title
+    says what was evaluated (:func:`context_line`: store, split, checkpoint, thresholds and their
+    source; ``title`` replaces it) and the headline numbers: the official LAV-DF AP/AR on the
+    full set (in percent, when computed) and frame/video AUC and AP.
 
     ``results`` is what :func:`voca_models.evaluate.evaluate` returns (``videos`` with
     ``frame_probs``, ``video_prob``, ``label``, ``fake_periods``/``n_frames``; ``threshold``;
@@ -217,13 +288,16 @@ def plot_summary(results: Mapping[str, Any], path: str | Path, title: str | None
         fp = np.concatenate([p[: lab.size] for p, lab in zip(c["fprobs"], c["flabels"])])
         f_roc = M.roc_curve(fl, fp)
         f_pr = M.pr_curve(fl, fp)
-        f_auc, f_ap = M.roc_auc(fl, fp), M.average_precision(fl, fp)
+        f_auc = M.roc_auc(fl, fp)
+        # AP with one class only is trivial (1 with positives only): no curve, like the ROC
+        f_ap = M.average_precision(fl, fp) if np.isfinite(f_auc) else float("nan")
     else:
         f_roc = f_pr = (None, None, None)
         f_auc = f_ap = float("nan")
     v_roc = M.roc_curve(c["vlabels"], c["vprobs"])
     v_pr = M.pr_curve(c["vlabels"], c["vprobs"])
-    v_auc, v_ap = M.roc_auc(c["vlabels"], c["vprobs"]), M.average_precision(c["vlabels"], c["vprobs"])
+    v_auc = M.roc_auc(c["vlabels"], c["vprobs"])
+    v_ap = M.average_precision(c["vlabels"], c["vprobs"]) if np.isfinite(v_auc) else float("nan")
     _curve_axes(axes[0, 0], [("frames", f_roc[0], f_roc[1], f_auc),
                              ("videos", v_roc[0], v_roc[1], v_auc)], "roc")
     _curve_axes(axes[0, 1], [("frames", f_pr[1], f_pr[0], f_ap),
@@ -246,9 +320,11 @@ def plot_summary(results: Mapping[str, Any], path: str | Path, title: str | None
     bins = np.linspace(0, 1, 21)
     for ax, values, name in ((axes[1, 0], c["ious"], "IoU"), (axes[1, 1], c["f1s"], "F1")):
         if values.size:
-            ax.hist(values, bins=bins, color=_PRED, alpha=0.8, edgecolor="white")
-            ax.axvline(values.mean(), color=_FAKE, ls="--", lw=1.2,
-                       label=f"mean {values.mean():.3f}, median {np.median(values):.3f}")
+            ax.hist(values, bins=bins, color=_PRED, alpha=0.8, edgecolor="white",
+                    label="fake videos per bin")
+            ax.axvline(values.mean(), color=_FAKE, ls="--", lw=1.2, label=f"mean {values.mean():.3f}")
+            ax.axvline(np.median(values), color="0.2", ls=":", lw=1.2,
+                       label=f"median {np.median(values):.3f}")
             ax.legend(fontsize=8, loc="upper left")
         else:
             ax.text(0.5, 0.5, "no fake videos with frame probabilities", ha="center", va="center",
@@ -261,7 +337,12 @@ def plot_summary(results: Mapping[str, Any], path: str | Path, title: str | None
 
     ax = axes[1, 2]
     if c["ious"].size:
-        ax.scatter(c["ratios"], c["ious"], s=18, alpha=0.7, color=_PRED, edgecolor="none")
+        ax.scatter(c["ratios"], c["ious"], s=18, alpha=0.7, color=_PRED, edgecolor="none",
+                   label="one fake video")
+        ax.legend(fontsize=8, loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no fake videos with frame probabilities", ha="center", va="center",
+                transform=ax.transAxes, color="0.4")
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("true fake ratio (fake frames / frames)")
@@ -269,9 +350,11 @@ def plot_summary(results: Mapping[str, Any], path: str | Path, title: str | None
     ax.set_title("IoU against fake ratio")
     ax.grid(alpha=0.25)
 
-    head = title or " ".join(str(x) for x in (results.get("model"), results.get("split")) if x)
-    if head:
-        fig.suptitle(head, fontsize=12)
+    head = title or context_line(results)
+    headline = _headline(results)
+    text = "\n".join(x for x in (head, headline) if x)
+    if text:
+        fig.suptitle(text, fontsize=11)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
@@ -290,5 +373,6 @@ def plot_results(results: Mapping[str, Any], out_dir: str | Path, max_videos: in
     for v in videos[:max_videos]:
         sim = (av_similarity or {}).get(v.get("video_id"))
         paths.append(plot_timeline(v, out_dir / f"{safe_name(v.get('video_id', 'video'))}.png", fps=fps,
-                                   threshold=frame_thr, av_similarity=sim))
+                                   threshold=frame_thr, av_similarity=sim,
+                                   context=context_line(results)))
     return paths

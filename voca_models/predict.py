@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from voca_data.progress import tqdm
 
 from .checkpoint import check_feature_dims
 from .data import StoreInfo, make_dataset, to_device

@@ -149,11 +149,9 @@ def auto_pos_weight(ratio: float, what: str, where: str) -> float:
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
+    from .metrics import roc_auc  # the one ROC AUC (scikit-learn's) that evaluate reports too
 
-    if y.size == 0 or len(np.unique(y)) < 2:
-        return float("nan")
-    return float(roc_auc_score(y, p))
+    return roc_auc(y, p)
 
 
 def dev_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -510,7 +508,7 @@ def _run(
     optim_state,
     state,
 ) -> dict[str, Any]:
-    from tqdm.auto import tqdm
+    from voca_data.progress import tqdm
 
     from voca_data.torch import balanced_sampler, collate
 

@@ -80,18 +80,25 @@ def test_incomplete_store_warns_counting_pending_and_failed(tmp_path):
     w = init(tmp_path / "s.zarr", recs, visual_dim=4, audio_dim=2, max_frames=200, block_size=3)
     w.write_block(0, fill_block_random(w, 0, fail=[1]))   # 2 ok, 1 failed
     w.write_block(2, fill_block_random(w, 2))             # 3 ok; blocks 1 and 3 pending (4 videos)
-    with pytest.warns(IncompleteStoreWarning, match="incomplete: 4 pending and 1 failed of 10 videos"):
+    with pytest.warns(IncompleteStoreWarning) as caught:
         ds = voca_data.open(w.path)
+    (message,) = [str(c.message) for c in caught]
+    assert "4 of 10 videos are still pending" in message and "run the same `voca extract`" in message
+    assert "1 of 10 videos failed extraction" in message and "--retry-failed" in message
+    assert message.endswith("the store is not finalized")
     assert (ds.status.values == schema.PENDING).sum() == 4
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         voca_data.open(w.path, warn_incomplete=False)
-    # complete but with failures still warns (and says complete)
+    # finalized with a failure: warns about the failure only, without contradicting itself
     for b in StoreWriter(w.path).pending_blocks():
         w.write_block(b, fill_block_random(w, b))
     w.finalize()
-    with pytest.warns(IncompleteStoreWarning, match="complete: 0 pending and 1 failed"):
+    with pytest.warns(IncompleteStoreWarning) as caught:
         voca_data.open(w.path)
+    (message,) = [str(c.message) for c in caught]
+    assert message == (f"{w.path}: 1 of 10 videos failed extraction and have no features "
+                       "(their `error` variable says why; `voca extract --retry-failed` redoes them)")
 
 
 def test_attrs_and_history_readable(tmp_path):

@@ -239,3 +239,28 @@ def test_no_ground_truth_segments_gives_nan():
 
 def test_segments_to_official_orders_by_score():
     assert M.segments_to_official([[0, 1, 0.2], [2, 3, 0.9]]) == [[0.9, 2, 3], [0.2, 0, 1]]
+
+
+def test_training_selects_with_the_auc_that_evaluate_reports():
+    # dev_metrics (checkpoint selection) and binary_metrics (voca evaluate) share metrics.roc_auc
+    from voca_models.train import dev_metrics
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for k in range(12):
+        label = k % 2
+        frame_labels = np.r_[np.zeros(10, int), np.full(6, label), np.full(4, -1)]
+        rows.append({"label": label, "video_prob": float(np.round(rng.random(), 1)),
+                     "frame_labels": frame_labels,
+                     "frame_probs": np.round(0.3 * frame_labels + rng.random(20), 1)})
+    got = dev_metrics(rows)
+    labels = [r["label"] for r in rows]
+    probs = [r["video_prob"] for r in rows]
+    assert got["video_auc"] == M.binary_metrics(labels, probs)["auc"]
+    assert got["video_auc"] == pytest.approx(sklearn_metrics.roc_auc_score(labels, probs), abs=1e-12)
+    fl = np.concatenate([r["frame_labels"] for r in rows])
+    fp = np.concatenate([r["frame_probs"] for r in rows])
+    assert got["frame_auc"] == M.frame_metrics([fp], [fl])["auc"]
+    assert got["frame_auc"] == pytest.approx(sklearn_metrics.roc_auc_score(fl[fl >= 0], fp[fl >= 0]))
+    # one class: undefined, not an error, in both
+    assert np.isnan(dev_metrics(rows[:1])["video_auc"]) and np.isnan(M.roc_auc([1], [0.3]))

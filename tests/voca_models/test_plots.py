@@ -61,3 +61,38 @@ def test_plot_results_writes_summary_and_timelines(results, tmp_path):
     for p in paths:
         _check_png(p)
     assert plots.safe_name("test/000001") == "test_000001"
+
+
+def test_titles_say_what_is_shown_and_legends_name_every_mark(results, tmp_path):
+    _, res = results
+    res = dict(res, store="/data/lavdf.zarr", checkpoint="runs/loc/best", model="localizer",
+               threshold={"frame": 0.5, "video": 0.6, "source": "chosen on dev (max F1)"})
+    line = plots.context_line(res)
+    for part in ("store lavdf.zarr", "split test", "localizer checkpoint runs/loc/best",
+                 "frame 0.50", "video 0.60", "(chosen on dev (max F1))"):
+        assert part in line
+    head = plots._headline(res)
+    full = res["metrics"]["lavdf"]["full"]
+    assert f"AP@0.5 {100 * full['AP@0.5']:.2f}" in head and f"AR@100 {100 * full['AR@100']:.2f}" in head
+
+    import matplotlib.figure
+
+    saved = []
+    original = matplotlib.figure.Figure.savefig
+
+    def keep(fig, *args, **kwargs):  # the real savefig, remembering the figure to inspect it
+        saved.append(fig)
+        return original(fig, *args, **kwargs)
+
+    matplotlib.figure.Figure.savefig = keep
+    try:
+        plots.plot_results(res, tmp_path / "out", max_videos=1)
+    finally:
+        matplotlib.figure.Figure.savefig = original
+    summary, timeline = saved
+    assert summary._suptitle.get_text() == f"{line}\n{head}"
+    labels = [t.get_text() for t in timeline.legends[0].get_texts()]
+    for mark in ("ground truth fake", "fake probability", "predicted fake (P ≥ 0.50)",
+                 "threshold 0.50", "true fake segment"):
+        assert mark in labels, labels
+    assert timeline._suptitle.get_text() == line

@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repair", action="store_true",
                         help="first rewrite array zarr.json files that are missing or broken from "
                              "the consolidated metadata (chunks are never changed)")
+    parser.add_argument("--json", action="store_true",
+                        help='print one JSON object {"check_format", "store", "ok", "n_problems", '
+                             '"problems"} instead of the text (same exit code)')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +43,13 @@ def run(args: argparse.Namespace) -> int:
             for file in repair_metadata(args.store):
                 print(f"repaired {file}")
     problems = check_store(args.store, progress=not args.no_progress)
+    if args.json:
+        import json
+
+        print(json.dumps({"check_format": 1, "store": str(args.store), "ok": not problems,
+                          "n_problems": len(problems), "problems": [str(p) for p in problems]},
+                         indent=1))
+        return 1 if problems else 0
     if problems:
         for p in problems:
             print(p)

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         args.out, layout=args.layout, videos=args.videos, seed=args.seed, size=args.size,
         duration_range=args.duration, period_range=args.period, ratios=args.ratios,
         test_labels=not args.no_test_labels, split_folders=not args.flat, workers=args.workers,
-        overwrite=args.overwrite, progress=True,
+        overwrite=args.overwrite, progress=not args.no_progress,
     )
     print(f"wrote {args.videos} videos ({args.layout} layout) to {out}")
     return 0

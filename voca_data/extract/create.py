@@ -59,7 +59,7 @@ def _probe_all(records: Sequence[VideoRecord], root: Path, fps: float, progress:
     with cf.ThreadPoolExecutor(max_workers=min(8, max(1, len(records)))) as pool:
         it = pool.map(one, records)
         if progress:
-            from tqdm.auto import tqdm
+            from voca_data.progress import tqdm
 
             it = tqdm(it, total=len(records), desc="probe", unit="video", leave=False)
         return list(it)

@@ -103,7 +103,7 @@ class _Progress:
         self.lock = threading.Lock()
         self.bar = None
         if enabled:
-            from tqdm.auto import tqdm
+            from voca_data.progress import tqdm
 
             self.bar = tqdm(total=total, desc="extract", unit="video", dynamic_ncols=True)
 

@@ -220,7 +220,7 @@ def scan(root: str | Path, metadata: str | Path | None = None, fps: float = sche
     will fail); without it, every ``ROOT/<split>/<name>/`` folder, labelled from its
     ``frame_labels``.
     """
-    from tqdm import tqdm
+    from voca_data.progress import tqdm
 
     root = Path(root)
     if not root.is_dir():
@@ -382,7 +382,7 @@ def import_npz(
 
 def _import_npz(root: str | Path, out: str | Path, metadata: str | Path | None, fps: float,
                 block_size: int, overwrite: bool, progress: bool) -> dict[str, Any]:
-    from tqdm import tqdm
+    from voca_data.progress import tqdm
 
     from ..store.writer import StoreWriter, init
 

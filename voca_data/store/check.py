@@ -386,7 +386,7 @@ def _per_video(ds: Any, problems: list[str], ids: list[str]) -> dict[str, np.nda
 
 def _frame_checks(ds: Any, per: dict[str, np.ndarray], ids: list[str], problems: list[str],
                   block: int, progress: bool, zarr_path: Path | None = None) -> None:
-    from tqdm import tqdm
+    from voca_data.progress import tqdm
 
     n_videos = ds.sizes.get("video", 0)
     n_frames = per.get("n_frames", np.zeros(n_videos, dtype=np.int64)).astype(np.int64)

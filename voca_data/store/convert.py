@@ -156,7 +156,7 @@ def _zarr_to_hdf5(src: Path, out: Path, progress: bool) -> None:
     import h5netcdf
     import h5py
     import zarr
-    from tqdm import tqdm
+    from voca_data.progress import tqdm
 
     root = zarr.open_group(str(src), mode="r", zarr_format=3, use_consolidated=False)
     attrs = dict(root.attrs)
@@ -216,7 +216,7 @@ def _zarr_to_hdf5(src: Path, out: Path, progress: bool) -> None:
 def _hdf5_to_zarr(src: Path, out: Path, progress: bool) -> None:
     import h5netcdf
     import zarr
-    from tqdm import tqdm
+    from voca_data.progress import tqdm
 
     from .writer import _compressor, _consolidate, _string_compressor
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from .handle import Store
 
-__all__ = ["format_summary", "human_bytes", "summary"]
+__all__ = ["format_summary", "human_bytes", "json_document", "summary"]
 
 
 def summary(store: str | os.PathLike | Store, storage_options: Mapping[str, Any] | None = None,
@@ -47,7 +47,7 @@ def _table(rows: list[list[str]]) -> str:
 
 
 #: failed videos listed by default (``voca info --failed``: all)
-FAILED_LISTED = 10
+FAILED_LISTED = 10  # voca_data.commands.info repeats it (help imports nothing heavy)
 
 
 def format_summary(info: Mapping[str, Any], failed_limit: int | None = FAILED_LISTED) -> str:
@@ -120,3 +120,45 @@ def _last_extract(history: list) -> list[str]:
     if all(v is not None for v in busy.values()):
         line += "; busy s: " + ", ".join(f"{k} {v:.1f}" for k, v in busy.items())
     return [line]
+
+
+#: version of the ``voca info --json`` document (its keys are listed in docs/cli.md); keys are
+#: only ever added, and a change of meaning bumps it
+INFO_FORMAT = 1
+
+
+def json_document(info: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``voca info --json`` document of a :func:`summary` (stable keys, docs/cli.md).
+
+    >>> json_document(summary("lavdf.zarr"))["videos"]     # doctest: +SKIP
+    {'total': 13, 'pending': 0, 'ok': 12, 'failed': 1}
+    """
+    dims = info["dims"]
+    encoders = {key: ({"name": enc.get("name"), "architecture": enc.get("architecture"),
+                       "pretrained": enc.get("pretrained")} if isinstance(enc, dict) else
+                      {"name": str(enc), "architecture": None, "pretrained": None})
+                for key, enc in info["encoders"].items() if enc is not None}
+    return {
+        "info_format": INFO_FORMAT,
+        "store": info["store"], "format": info["format"].lower(), "size_bytes": info["bytes"],
+        "schema": info["voca_schema"], "voca_version": info.get("voca_version"),
+        "created": info.get("created"), "complete": bool(info["complete"]),
+        "videos": {"total": int(info["videos"]), **info["counts"]},
+        "dataset": info.get("dataset"), "fps": info.get("fps"),
+        "frames": {"ok_total": info["frames_ok"], "min": info["frames_min"],
+                   "max": info["frames_max"], "dimension": int(info["frame_extent"])},
+        "dims": {"visual": int(dims["visual_dim"]), "audio": int(dims["audio_dim"]),
+                 "segment": int(dims["segment"])},
+        "block_size": info.get("block_size"),
+        "encoders": encoders,
+        "statistics_split": info.get("statistics_split"),
+        "splits": list(info["splits"]),
+        "failed": list(info.get("failed") or []),
+        "history": [{"action": h.get("action"), "time": h.get("time")} for h in info["history"]],
+    }
+
+
+def json_value(x: Any) -> Any:
+    """``json.dumps(default=...)``: numpy scalars (attributes read back) as Python numbers."""
+    item = getattr(x, "item", None)
+    return item() if callable(item) else str(x)

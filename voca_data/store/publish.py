@@ -93,7 +93,7 @@ def publish(
         incomplete source, something already at ``dest``, or the published copy has problems.
     """
     import fsspec
-    from tqdm import tqdm
+    from voca_data.progress import tqdm
 
     source = Store.open(store, source_options)
     if not source.complete and not allow_incomplete:

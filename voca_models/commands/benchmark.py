@@ -195,13 +195,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", nargs="+", default=None,
                         help="per-frame features the models read (default: visual audio, plus "
                              "av_similarity when the store has it)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
     summary = run_benchmark(args.store, args.out, models=args.models, epochs=args.epochs, size=args.size,
                             seed=args.seed, split=args.split, layout=args.layout, device=args.device,
                             window=args.window, batch_size=args.batch_size, max_videos=args.max_videos,
-                            features=args.features)
+                            features=args.features, progress=not args.no_progress)
     for title, table in summary["tables"].items():
         print(f"## {title}\n\n{table}\n")
     print(f"tables: {Path(args.out) / 'tables.md'}")

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     results = evaluate(args.checkpoint, args.store, split=args.split, threshold=args.threshold,
                        video_threshold=args.video_threshold, video_score=args.video_score,
                        threshold_split=args.threshold_split, batch_size=args.batch_size,
-                       device=args.device, progress=True)
+                       device=args.device, progress=not args.no_progress)
     out = write_results(results, args.out)
     print(results_table(results))
     print(f"\nresults: {out}")

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     rows = infer(args.checkpoint, args.source, threshold=args.threshold, device=args.device,
                  batch_size=args.batch_size, split=args.split, work_dir=args.work_dir,
                  plot_dir=args.plot, max_plots=args.max_plots, keep_frame_probs=args.frame_probs,
-                 progress=True, trust_checkpoint_paths=args.trust_checkpoint_paths,
+                 progress=not args.no_progress, trust_checkpoint_paths=args.trust_checkpoint_paths,
                  extract_options={k: getattr(args, k) for k in
                                   ("visual_weights", "audio_weights", "av_reference")
                                   if getattr(args, k) is not None})

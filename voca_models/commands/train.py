@@ -221,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
                     f"(its options: {', '.join(sorted(valid_model - _SKIP))})"
                 )
             model_config[name] = tuple(value) if isinstance(value, list) else value
+    if getattr(args, "no_progress", False):  # -q, or --no-progress before the command
+        train_config["progress"] = False
     if args.out is None and args.resume is None:
         raise ValueError("--out DIR is required (or --resume DIR)")
     summary = train(
