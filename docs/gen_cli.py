@@ -53,9 +53,9 @@ change of meaning bumps `info_format`):
 | key | value |
 | --- | --- |
 | `info_format` | 1 |
-| `store` | the path given |
+| `store` | the path or URL given |
 | `format` | `zarr` or `hdf5` |
-| `size_bytes` | bytes on disk |
+| `size_bytes` | bytes on disk (null where a remote store cannot list its files) |
 | `schema` | the store's `voca_schema` |
 | `voca_version` | voca version that created the store |
 | `created` | creation time (ISO 8601) |
@@ -69,7 +69,9 @@ change of meaning bumps `info_format`):
 | `encoders` | `{"visual_encoder" / "audio_encoder" / "face_detector": {"name", "architecture", "pretrained"}}` |
 | `statistics_split` | split the statistics were computed on, or null before finalize |
 | `splits` | one object per split and label: `{"split", "label", "pending", "ok", "failed", "total", "frames_ok"}` |
+| `failed` | `[{"video_id", "error"}]`: every failed video with its reason |
 | `history` | `[{"action", "time"}]`, oldest first |
+| `problems` | integrity problems of the quick check (local stores), one line each; the exit code is 1 when there are any |
 
 `voca check STORE --json` prints `{"check_format": 1, "store", "ok", "n_problems", "problems"}`
 (`problems`: the same one-line messages as the text output) and keeps the exit code (1 when

@@ -120,7 +120,8 @@ def test_defect8_disk_full_is_one_line(tmp_path):
     out = tmp_path / "o.zarr"
     proc = subprocess.run([sys.executable, "-m", "voca_data", "-q", "convert", str(h5), str(out)],
                           preexec_fn=limit, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2
+    assert proc.returncode == 3  # docs/cli.md: an I/O error ends the run part-way (exit 3)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and "->" not in ln]
-    assert lines == ["voca convert: error: [Errno 27] File too large"], proc.stderr
+    assert lines == ["voca convert: error: [Errno 27] File too large [-v shows the traceback]"], \
+        proc.stderr
     assert not out.exists()

@@ -355,15 +355,14 @@ class Store:
         return store
 
     def warn_if_incomplete(self, stacklevel: int = 2) -> None:
-        """Warn (:class:`IncompleteStoreWarning`) when videos are pending or failed."""
+        """Warn (:class:`IncompleteStoreWarning`) when videos are pending or failed, or the store
+        is not finalized, saying exactly which and what to do."""
         pending = int((self.status == schema.PENDING).sum())
         failed = int((self.status == schema.FAILED).sum())
         if pending or failed or not self.complete:
-            warnings.warn(
-                f"{self.location.url}: store is {'complete' if self.complete else 'incomplete'}: "
-                f"{pending} pending and {failed} failed of {self.status.size} videos",
-                IncompleteStoreWarning, stacklevel=stacklevel + 1,
-            )
+            warnings.warn(_incomplete_message(self.location.url, pending, failed,
+                                              int(self.status.size), self.complete),
+                          IncompleteStoreWarning, stacklevel=stacklevel + 1)
 
     # ------------------------------------------------------------------ metadata
     @property
@@ -577,6 +576,22 @@ class Store:
     def __repr__(self) -> str:
         return (f"Store({self.url!r}, {self.n_videos} videos, splits {self.split_names}, "
                 f"{'complete' if self.complete else 'incomplete'})")
+
+
+def _incomplete_message(where: str, pending: int, failed: int, total: int, complete: bool) -> str:
+    """What :class:`IncompleteStoreWarning` says: exactly which videos lack features and what to
+    do about it (never "complete" and "incomplete" at once)."""
+    parts = []
+    if pending:
+        parts.append(f"{pending} of {total} videos are still pending (not extracted yet: run the "
+                     "same `voca extract` command again to resume)")
+    if failed:
+        parts.append(f"{failed} of {total} videos failed extraction and have no features "
+                     "(their `error` variable says why; `voca extract --retry-failed` redoes them)")
+    if not complete:
+        parts.append("the store is not finalized (no train statistics or AV synchrony yet: "
+                     f"`voca finalize {where}`)" if not pending else "the store is not finalized")
+    return f"{where}: " + "; ".join(parts)
 
 
 def read_error(url: str, name: str, arr: Any, video: int, start: int, stop: int,
