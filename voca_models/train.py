@@ -45,11 +45,20 @@ from .checkpoint import (
 from .data import StoreInfo, make_dataset, to_device
 from .losses import reduce_terms
 from .models import build, make_config, model_class
-from .predict import predict
+from .models.base import AUTO, AUTO_FEATURES
+from .predict import VIDEO_TOP_K, predict
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainConfig", "train", "compute_loss", "dev_metrics", "auto_pos_weight"]
+__all__ = [
+    "TrainConfig",
+    "train",
+    "compute_loss",
+    "dev_metrics",
+    "auto_pos_weight",
+    "auto_features",
+    "choose_video_score",
+]
 
 # options that may change between an interrupted run and its resumption without changing results
 RUNTIME_OPTIONS = (
@@ -162,6 +171,10 @@ def dev_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
     probs = np.array([r["video_prob"] for r in rows])
     known = labels >= 0
     out = {"video_auc": _auc(labels[known], probs[known])}
+    if rows and all("video_prob_frames" in r for r in rows):
+        for source in ("head", "frames"):
+            p = np.array([r[f"video_prob_{source}"] for r in rows], dtype=np.float64)
+            out[f"video_auc_{source}"] = _auc(labels[known], np.nan_to_num(p[known], nan=0.0))
     ys, ps = [], []
     for r in rows:
         if r.get("frame_probs") is None or r["label"] < 0:
@@ -175,6 +188,70 @@ def dev_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
     if ys:
         out["frame_auc"] = _auc(np.concatenate(ys), np.concatenate(ps))
     return out
+
+
+def choose_video_score(metrics: Mapping[str, float]) -> str:
+    """``frames`` (mean of the top-k frame probabilities) when its dev video AUC is at least the
+    video head's, else ``head``; ``head`` for models without frame outputs.
+
+    >>> choose_video_score({"video_auc_head": 0.6, "video_auc_frames": 0.9})
+    'frames'
+    >>> choose_video_score({"video_auc": 0.8})
+    'head'
+    """
+    head = metrics.get("video_auc_head", float("nan"))
+    frames = metrics.get("video_auc_frames", float("nan"))
+    if not math.isfinite(frames):
+        return "head"
+    return "frames" if not math.isfinite(head) or frames >= head else "head"
+
+
+def _has_values(ds: Any, name: str, idx: np.ndarray, n_frames: np.ndarray) -> bool:
+    for i in idx[:3]:
+        n = int(n_frames[i])
+        values = np.asarray(ds[name].isel(video=int(i), frame=slice(0, n)).values, np.float32)
+        if np.isfinite(values).any():
+            return True
+    return False
+
+
+def auto_features(info: StoreInfo, split: str) -> tuple[str, ...]:
+    """The per-frame features ``features="auto"`` resolves to on ``info``'s store: those of
+    ``visual``, ``audio``, ``av_similarity`` and ``visual_similarity`` that the store has and that
+    hold finite values in ``split`` (an ``av_similarity`` left NaN by a store finalized without the
+    AV-sync fit is left out, with a warning).
+
+    >>> from voca_models.data import StoreInfo
+    >>> auto_features(StoreInfo.load("lavdf.zarr"), "train")          # doctest: +SKIP
+    ('visual', 'audio', 'av_similarity', 'visual_similarity')
+    """
+    import voca_data
+
+    idx = info.usable(split)
+    ds = voca_data.open(info.path, warn_incomplete=False)
+    out = []
+    for name in AUTO_FEATURES:
+        if name not in info.frame_variables or info.feature_dims.get(name, 0) <= 0:
+            continue
+        if _has_values(ds, name, idx, info.n_frames):
+            out.append(name)
+        else:
+            log.warning(
+                "%s: per-frame feature %r holds no values (all NaN) in split %r; features=auto "
+                "leaves it out%s",
+                info.path,
+                name,
+                split,
+                " (run `voca finalize` with the AV-sync fit to compute it)"
+                if name == "av_similarity"
+                else "",
+            )
+    if not out:
+        raise ValueError(
+            f"{info.path}: features=auto found none of {list(AUTO_FEATURES)} with values in split "
+            f"{split!r} (per-frame variables: {list(info.frame_variables)}); extract the store first"
+        )
+    return tuple(out)
 
 
 def _lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
@@ -362,7 +439,8 @@ def train(
     else:
         if out_dir is None:
             raise ValueError("out_dir is required (or resume=)")
-        cfg = TrainConfig.from_dict(given_train)
+        # the model's tuned defaults (benchmarks/defaults.py), under the caller's options
+        cfg = TrainConfig.from_dict({**model_cls.train_defaults, **given_train})
         mcfg_data = dict(model_config or {})
         meta = None
     out = Path(out_dir)
@@ -391,6 +469,13 @@ def train(
         )
     info.check_split(train_split, "train")
     info.check_split(dev_split, "dev")
+    requested = mcfg_data.get("features", model_cls.config_class().features)
+    requested = (requested,) if isinstance(requested, str) else tuple(requested)
+    if AUTO in requested:
+        if requested != (AUTO,):
+            raise ValueError(f"features {list(requested)}: 'auto' stands alone (it picks the features)")
+        mcfg_data["features"] = auto_features(info, train_split)
+        log.info("features=auto: %s", ", ".join(mcfg_data["features"]))
     mcfg_probe = make_config(
         model_name,
         {
@@ -412,6 +497,9 @@ def train(
             raise ValueError(f"{key}={given} does not match the store ({have})")
         mcfg_data[key] = have
     ratios = info.fake_ratios(train_split)
+    if getattr(mcfg_probe, "frame_head", False) and "frame_head" not in mcfg_data and ratios["frame"] <= 0:
+        mcfg_data["frame_head"] = False  # nothing to learn from: no fake periods
+        log.info("frame_head off: split %r has no fake frames (no fake periods)", train_split)
     if model_cls.main_metric == "frame_auc":
         dev_ratio = info.fake_ratios(dev_split)["frame"]
         if ratios["frame"] <= 0 or dev_ratio <= 0:
@@ -421,6 +509,10 @@ def train(
                 "(no fake periods): use a video-level model (lstm, covfusion)"
             )
     for field_name, level in model_cls.auto_weights.items():
+        if field_name == "frame_pos_weight" and not mcfg_data.get(
+            "frame_head", getattr(mcfg_probe, "frame_head", False)
+        ):
+            continue  # no frame head: no frame loss to weigh
         if (
             mcfg_data.get(field_name, getattr(mcfg_probe, field_name)) is not None
             and float(mcfg_data.get(field_name, getattr(mcfg_probe, field_name))) < 0
@@ -663,6 +755,7 @@ def _run(
 
         # ---- selection on the dev split (rank 0), decision shared with every rank
         metrics: dict[str, float] = {}
+        video_score = "head"
         if dist.main:
             rows = predict(
                 model,
@@ -674,6 +767,9 @@ def _run(
                 max_videos=cfg.max_videos,
             )
             metrics = dev_metrics(rows)
+            video_score = choose_video_score(metrics)
+            if "video_auc_head" in metrics:
+                metrics["video_auc"] = metrics[f"video_auc_{video_score}"]
             if main_metric not in metrics or not math.isfinite(metrics[main_metric]):
                 raise ValueError(
                     f"dev split {dev_split!r}: {main_metric} is undefined ({metrics}); the split needs "
@@ -697,6 +793,7 @@ def _run(
             ckpt_meta = {
                 **base_meta,
                 "metrics": {f"dev_{k}": v for k, v in metrics.items()},
+                "video_score": {"source": video_score, "top_k": VIDEO_TOP_K},
                 "epoch": epoch + 1,
                 "best_metric": best,
                 "best_epoch": best_epoch,
@@ -747,5 +844,6 @@ def _run(
         "best_epoch": best_epoch,
         "last_epoch": (history[-1]["epoch"] if history else 0),
         "stopped_early": stopped_early,
+        "features": list(features),
         "history": history,
     }

@@ -88,7 +88,10 @@ def test_run_folder(store, tmp_path, name):
     model, meta = load_checkpoint(out)
     assert meta["model"] == name and meta["epoch"] == summary["best_epoch"]
     assert meta["metrics"][metric] == pytest.approx(summary["best_metric"])
-    assert meta["feature_dims"] == {"visual": 8, "audio": 6}
+    # features=auto: the random store fills visual_similarity but leaves av_similarity NaN
+    assert meta["features"] == meta["model_config"]["features"] == summary["features"]
+    assert meta["features"] == ["visual", "audio", "visual_similarity"]
+    assert meta["feature_dims"] == {"visual": 8, "audio": 6, "visual_similarity": 1}
     assert meta["store"]["splits"] == {"train": "train", "dev": "dev"}
     assert meta["store"]["provenance"]["visual_encoder"]["name"] == "random"
     assert len(meta["stats"]["visual_mean"]) == 8

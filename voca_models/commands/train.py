@@ -7,6 +7,7 @@ as ``{"model_config": {...}, "train_config": {...}}`` (or one flat object); flag
 
 Examples::
 
+    voca train localizer lavdf.zarr --out runs/loc          # the tuned defaults, features auto
     voca train localizer lavdf.zarr --out runs/loc --epochs 50 --batch-size 8 --lr 1e-4
     voca train localizer lavdf.zarr --out runs/loc-nox --no-cross-attn --similarity-loss-weight 0
     voca train lstm ffdv.zarr --out runs/lstm --features visual audio av_similarity --use-focal
@@ -53,7 +54,9 @@ HELP_TEXT = {
     "eval_batch_size": "batch size on the dev split (default: batch size)",
     "progress": "progress bars",
     "stop_after": "stop after N epochs in this invocation (resume later with --resume)",
-    "features": "per-frame store features the model reads (visual, audio, av_similarity, ...)",
+    "features": "per-frame store features the model reads: auto (default) takes those of visual, "
+    "audio, av_similarity, visual_similarity that the store has and fills (the run's config.json "
+    "and the checkpoint record the list), or name them (visual audio av_similarity face_score ...)",
     "d_model": "hidden size",
     "num_layers": "Transformer / LSTM layers",
     "nhead": "attention heads",
@@ -126,6 +129,14 @@ def _add(group: Any, prefix: str, f: dataclasses.Field, help_text: str) -> None:
                 default=None,
                 help=f"{help_text} (disable; default on)",
             )
+            group.add_argument(
+                *spell(f.name),
+                dest=dest,
+                action="store_const",
+                const=True,
+                default=None,
+                help=argparse.SUPPRESS,  # the explicit "on" spelling of scripts written before
+            )
         else:
             group.add_argument(
                 *spell(f.name),
@@ -144,7 +155,7 @@ def _add(group: Any, prefix: str, f: dataclasses.Field, help_text: str) -> None:
         default=None,
         nargs="+" if kind == "tuple" else None,
         metavar=f.name.upper(),
-        help=f"{help_text} (default {default!r})",
+        help=f"{help_text} (default {' '.join(default) if isinstance(default, tuple) else repr(default)})",
     )
 
 
@@ -234,6 +245,7 @@ def run(args: argparse.Namespace) -> int:
     )
     best = summary["best_metric"]
     print(f"run:        {summary['out_dir']}")
+    print(f"features:   {' '.join(summary.get('features', []))}")
     print(
         f"epochs:     {summary['last_epoch']}"
         + (" (stopped early)" if summary["stopped_early"] else "")
