@@ -202,6 +202,43 @@ def test_bad_input_refused_before_training(store, tmp_path):
     assert not out.exists()
 
 
+def test_features_auto_and_stores_that_lack_a_feature(store, tmp_path, capsys):
+    """features=auto leaves out av_similarity when the store holds none (the random store's is
+    NaN; test_learning checks that it is picked when present), the checkpoint records the list,
+    and evaluate / infer refuse a store without a feature the checkpoint needs, naming it."""
+    import shutil
+
+    import zarr
+
+    from voca_models.data import StoreInfo
+    from voca_models.evaluate import evaluate
+    from voca_models.infer import infer
+    from voca_models.train import auto_features
+
+    assert auto_features(StoreInfo.load(store), "train") == ("visual", "audio", "visual_similarity")
+    with pytest.raises(ValueError, match="'auto' stands alone"):
+        train("lstm", store, tmp_path / "x", model_config={"features": ["auto", "face_score"]})
+    rc = voca(["train", "lstm", str(store), "--out", str(tmp_path / "run"), "--hidden", "16",
+               "--nhead", "2", "--num-layers", "1", "--epochs", "1", "--window", "48",
+               "--no-progress", "--frame-head"])
+    assert rc == 0 and "features:   visual audio visual_similarity" in capsys.readouterr().out
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["features"] == ["visual", "audio", "visual_similarity"]
+    _, meta = load_checkpoint(tmp_path / "run")
+    assert meta["features"] == meta["model_config"]["features"] == config["features"]
+    assert meta["model_config"]["frame_head"] is True
+    assert meta["video_score"]["source"] in ("head", "frames")
+    lacking = tmp_path / "lacking.zarr"
+    shutil.copytree(store, lacking)
+    del zarr.open_group(lacking, mode="r+")["visual_similarity"]
+    zarr.consolidate_metadata(lacking)
+    with pytest.raises(ValueError, match="no feature 'visual_similarity'"):
+        evaluate(tmp_path / "run", lacking, split="test")
+    with pytest.raises(ValueError, match="no per-frame feature 'visual_similarity'"):
+        infer(tmp_path / "run", lacking)
+    assert evaluate(tmp_path / "run", store, split="test")["metrics"]["video"]["auc"] >= 0.0
+
+
 def test_ffdv_split_names_are_found(tmp_path):
     s = _store_with(tmp_path / "ffdv.zarr", splits=("trainset", "valset", "testset"), n=24)
     summary = train(
