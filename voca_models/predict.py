@@ -130,6 +130,8 @@ def predict(
     loader = DataLoader(
         dataset, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=num_workers
     )
+    # a model trained on N sampled frames per window scores N uniformly spaced frames per window
+    frames_per_video = int(((meta or {}).get("train_config") or {}).get("frames_per_video") or 0)
     was_training = model.training
     model.eval()
     device = torch.device(device)
@@ -143,6 +145,11 @@ def predict(
             batch = to_device(batch, device)
             out = model(batch)
             vl = out["video_logit"].float().cpu().numpy()
+            if frames_per_video:
+                from .sampling import sample_frames
+
+                sampled = model(sample_frames(batch, frames_per_video, "uniform"))
+                vl = sampled["video_logit"].float().cpu().numpy()
             fls = batch["frame_label"].cpu().numpy()
             fl = (
                 None

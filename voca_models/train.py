@@ -47,6 +47,7 @@ from .losses import reduce_terms
 from .models import build, make_config, model_class
 from .models.base import AUTO, AUTO_FEATURES
 from .predict import VIDEO_TOP_K, predict
+from .sampling import SAMPLING_MODES, sample_frames
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ class TrainConfig:
     eval_batch_size: int | None = None
     progress: bool = True
     stop_after: int | None = None  # stop this invocation after N more epochs (resume later)
+    frames_per_video: int = 0  # > 0: the model sees N frames of each window (video-level models)
+    frame_sampling: str = "uniform"  # uniform | random (training; predict samples uniformly)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -115,6 +118,12 @@ class TrainConfig:
             raise ValueError(
                 f"scheduler must be cosine, plateau or constant, got {cfg.scheduler!r}"
             )
+        if cfg.frame_sampling not in SAMPLING_MODES:
+            raise ValueError(
+                f"frame_sampling must be one of {', '.join(SAMPLING_MODES)}, got {cfg.frame_sampling!r}"
+            )
+        if int(cfg.frames_per_video) < 0:
+            raise ValueError(f"frames_per_video must be >= 0 (0: every frame), got {cfg.frames_per_video}")
         for name in ("epochs", "batch_size", "window"):
             if int(getattr(cfg, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
@@ -728,6 +737,8 @@ def _run(
         )
         for batch in bar:
             batch = to_device(batch, device)
+            if cfg.frames_per_video:
+                batch = sample_frames(batch, cfg.frames_per_video, cfg.frame_sampling, generator=gen)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 loss, logs = compute_loss(ddp_model, batch, dist.world)
             if not torch.isfinite(loss):

@@ -380,3 +380,35 @@ def test_plateau_scheduler_and_balanced_sampling(store, tmp_path):
         saved["train_config"]["scheduler"] == "plateau"
         and saved["train_config"]["balanced"] is True
     )
+
+
+def test_frames_per_video_sampling(store, tmp_path):
+    """``frames_per_video``: the model sees N frames of each window (in order, mask a prefix);
+    prediction scores N uniformly spaced frames; bad values are refused before training."""
+    import torch
+
+    from voca_models.data import make_dataset, to_device
+    from voca_models.sampling import sample_frames
+    from voca_data.torch import collate
+
+    ds = make_dataset(store, "train", ("visual", "audio"), window=48, stats=None)
+    batch = to_device(collate([ds[i] for i in range(4)]), "cpu")
+    lengths = batch["mask"].sum(1)
+    for mode in ("uniform", "random"):
+        s = sample_frames(batch, 6, mode, generator=torch.Generator().manual_seed(0))
+        assert s["visual"].shape[:2] == (4, 6) and s["label"].equal(batch["label"])
+        assert s["mask"].sum(1).tolist() == [min(6, int(n)) for n in lengths]
+        for row in range(4):  # every sampled frame is one of the row's frames, in time order
+            n = int(s["mask"][row].sum())
+            picked = s["visual"][row, :n]
+            full = batch["visual"][row, : int(lengths[row])]
+            where = [int((full == v).all(-1).nonzero()[0]) for v in picked]
+            assert where == sorted(set(where))
+    summary = train("lstm", store, tmp_path / "run", model_config=SMALL["lstm"],
+                    train_config={**QUICK, "frames_per_video": 8, "frame_sampling": "random"})
+    model, meta = load_checkpoint(tmp_path / "run")
+    assert meta["train_config"]["frames_per_video"] == 8
+    again = dev_metrics(predict(model, store, split="dev", meta=meta))
+    assert again["video_auc"] == pytest.approx(summary["best_metric"], abs=1e-9)
+    with pytest.raises(ValueError, match="frame_sampling must be one of uniform, random"):
+        train("lstm", store, tmp_path / "bad", train_config={"frame_sampling": "every"})

@@ -54,6 +54,8 @@ HELP_TEXT = {
     "eval_batch_size": "batch size on the dev split (default: batch size)",
     "progress": "progress bars",
     "stop_after": "stop after N epochs in this invocation (resume later with --resume)",
+    "frames_per_video": "video-level models: N frames of each window (0: every frame), as the Kaggle notebook samples frames",
+    "frame_sampling": "uniform (evenly spaced) or random frames per window in training (--frames-per-video); prediction samples uniformly",
     "features": "per-frame store features the model reads: auto (default) takes those of visual, "
     "audio, av_similarity, visual_similarity that the store has and fills (the run's config.json "
     "and the checkpoint record the list), or name them (visual audio av_similarity face_score ...)",
