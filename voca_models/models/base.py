@@ -89,8 +89,6 @@ class VideoModel(nn.Module):
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
-    #: training options this model defaults to (under the caller's), chosen by benchmarks/defaults.py
-    train_defaults: ClassVar[dict[str, Any]] = {}
     main_metric: ClassVar[str] = "video_auc"
     #: which fake ratio an automatic (-1) ``pos_weight``-like option is computed from
     auto_weights: ClassVar[dict[str, str]] = {}
