@@ -44,8 +44,9 @@ MODELS = ("localizer", "lstm", "covfusion")
 #: candidates of the sweep: (label, model options, training options), relative to the code's
 #: defaults; "defaults" is what the code does with no option
 GRID: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {
-    # round 1 (code defaults then: lr 1e-4, epochs 30, patience 5, localizer d_model 512,
-    # lstm hidden 256 x 2 layers, covfusion k 128, no tie-break): lr 1e-3 with these sizes
+    # round 1 (features auto, frame heads and the dev-chosen video score already in; code
+    # defaults then: lr 1e-4, epochs 30, patience 5, localizer d_model 512 x 4 layers, lstm
+    # hidden 256 x 2, covfusion k 128, no tie-break): the candidates below, 7 runs
     # round 2: the resulting defaults (lr 1e-3, epochs 40, patience 10, ties broken by the other
     # AUC; localizer d_model 128 x 4 layers, lstm hidden 128 x 1, covfusion k 64) against
     # neighbours; the localizer's 2 layers did as well, faster, and became the default
@@ -145,10 +146,24 @@ def report_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def sweep_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of the sweep rows, in the order they ran (``round`` 1 or 2 by the code
+    defaults they ran under)."""
+    lines = ["| model | candidate | dev frame AUC | dev video AUC | test frame AUC | test video AUC | "
+             "video score | train s |",
+             "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |"]
+    for r in rows:
+        f = lambda d, k: f"{d[k]:.3f}" if k in d else "—"  # noqa: E731
+        lines.append(f"| {r['model']} | {r['candidate']} | {f(r['dev'], 'frame_auc')} | "
+                     f"{f(r['dev'], 'video_auc')} | {f(r['test'], 'frame_auc')} | "
+                     f"{f(r['test'], 'video_auc')} | {r['video_score']} | {r['train_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.defaults", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("build", "sweep", "report", "table"))
+    parser.add_argument("action", choices=("build", "sweep", "report", "table", "sweep-table"))
     parser.add_argument("--videos", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--models", nargs="+", default=list(MODELS))
@@ -158,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     WORK.mkdir(exist_ok=True)
     seeds = args.seeds or list(TUNE_SEEDS if args.action == "sweep" else REPORT_SEEDS)
-    if args.action == "table":
-        rows = [json.loads(x) for x in (WORK / "report.jsonl").read_text().splitlines() if x.strip()]
-        print(report_table(rows))
+    if args.action in ("table", "sweep-table"):
+        name = "report" if args.action == "table" else "sweep"
+        rows = [json.loads(x) for x in (WORK / f"{name}.jsonl").read_text().splitlines() if x.strip()]
+        print(report_table(rows) if name == "report" else sweep_table(rows))
         return 0
     for videos in args.videos:
         for seed in seeds:
