@@ -147,13 +147,15 @@ def report_table(rows: list[dict[str, Any]]) -> str:
 
 
 def sweep_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown table of the sweep rows, in the order they ran (``round`` 1 or 2 by the code
-    defaults they ran under)."""
-    lines = ["| model | candidate | dev frame AUC | dev video AUC | test frame AUC | test video AUC | "
-             "video score | train s |",
-             "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |"]
+    """Markdown table of the sweep rows, in the order they ran."""
+    header = ("| model | candidate | dev frame AUC | dev video AUC | test frame AUC | test video AUC "
+              "| video score | train s |")
+    lines = [header, "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |"]
+
+    def f(d: dict[str, Any], k: str) -> str:
+        return f"{d[k]:.3f}" if k in d else "—"
+
     for r in rows:
-        f = lambda d, k: f"{d[k]:.3f}" if k in d else "—"  # noqa: E731
         lines.append(f"| {r['model']} | {r['candidate']} | {f(r['dev'], 'frame_auc')} | "
                      f"{f(r['dev'], 'video_auc')} | {f(r['test'], 'frame_auc')} | "
                      f"{f(r['test'], 'video_auc')} | {r['video_score']} | {r['train_seconds']:.0f} |")

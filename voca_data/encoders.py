@@ -309,7 +309,7 @@ class TimmVisualEncoder(VisualEncoder):
         import timm
         import torch
 
-        name = arch[len(TIMM_PREFIX):] if arch.startswith(TIMM_PREFIX) else arch
+        name = arch.removeprefix(TIMM_PREFIX)
         if not timm.list_models(name.split(".")[0]):
             raise ValueError(f"unknown timm model {name!r}; see timm.list_models()")
         self.arch = TIMM_PREFIX + name

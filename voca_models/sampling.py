@@ -14,11 +14,11 @@ fewer than ``n`` frames keep all of theirs (the rest is padding).
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 
-__all__ = ["SAMPLING_MODES", "sample_frames", "frame_indices"]
+__all__ = ["SAMPLING_MODES", "frame_indices", "sample_frames"]
 
 SAMPLING_MODES = ("uniform", "random")
 

@@ -14,9 +14,9 @@ pytest.importorskip("timm")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
-from extract_fixtures import make_synth, tiny_config  # noqa: E402
+from extract_fixtures import make_synth, tiny_config
 
-from voca_data.encoders import TimmVisualEncoder, make_visual_encoder  # noqa: E402
+from voca_data.encoders import TimmVisualEncoder, make_visual_encoder
 
 ARCH = "timm:test_resnet"  # a tiny timm test model (96-dim pooled features)
 
@@ -46,8 +46,8 @@ def test_refusals_name_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="unknown timm model 'no_such_net'"):
         make_visual_encoder("timm:no_such_net")
     bad = tmp_path / "bad.safetensors"
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     save_file({"x": torch.zeros(2)}, str(bad))
     with pytest.raises(ValueError, match="do not fit timm test_resnet"):

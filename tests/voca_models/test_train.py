@@ -387,9 +387,9 @@ def test_frames_per_video_sampling(store, tmp_path):
     prediction scores N uniformly spaced frames; bad values are refused before training."""
     import torch
 
+    from voca_data.torch import collate
     from voca_models.data import make_dataset, to_device
     from voca_models.sampling import sample_frames
-    from voca_data.torch import collate
 
     ds = make_dataset(store, "train", ("visual", "audio"), window=48, stats=None)
     batch = to_device(collate([ds[i] for i in range(4)]), "cpu")
