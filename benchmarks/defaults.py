@@ -36,7 +36,7 @@ import numpy as np
 log = logging.getLogger("benchmarks.defaults")
 
 WORK = Path(__file__).resolve().parent / "_work"
-TUNE_SEEDS = (100,)
+TUNE_SEEDS = (100, 104)
 REPORT_SEEDS = (101, 102, 103)
 SIZES = (48, 200)
 MODELS = ("localizer", "lstm", "covfusion")
@@ -56,6 +56,14 @@ GRID: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {
         ("d128 lr1e-3", {"d_model": 128}, {"lr": 1e-3}),
         ("d128 lr3e-4", {"d_model": 128}, {"lr": 3e-4}),
         ("d128 2 layers", {"d_model": 128, "num_layers": 2}, {}),
+    ],
+    # round 3, localizer only, on tune seeds 100 and 104 (its frame AUC on the report seeds was
+    # below the 0.93 at 48 videos): neighbours of the round-2 default
+    "localizer3": [
+        ("defaults", {}, {}),
+        ("no similarity loss", {"similarity_loss_weight": 0.0}, {}),
+        ("1 layer", {"num_layers": 1}, {}),
+        ("nhead 4 dropout 0.2", {"nhead": 4, "dropout": 0.2}, {}),
     ],
     "lstm": [
         ("defaults", {}, {}),
@@ -187,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for model in args.models:
                 candidates = GRID[model] if args.action == "sweep" else [("defaults", {}, {})]
+                model = model.rstrip("0123456789")  # "localizer3": round 3 of the localizer
                 for label, mcfg, tcfg in candidates:
                     if args.only and label not in args.only:
                         continue
