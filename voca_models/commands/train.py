@@ -137,7 +137,7 @@ def _add(group: Any, prefix: str, f: dataclasses.Field, help_text: str) -> None:
                 action="store_const",
                 const=True,
                 default=None,
-                help=argparse.SUPPRESS,  # the explicit "on" spelling of scripts written before
+                help=f"{help_text} (on: the default; for scripts that spell it out)",
             )
         else:
             group.add_argument(
