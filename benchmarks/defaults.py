@@ -138,8 +138,9 @@ def mean_std(values: list[float]) -> str:
 
 def report_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of the report rows: mean ± std over seeds per model and size."""
-    lines = ["| model | videos | seeds | test frame AUC | test video AUC | train seconds | video score |",
-             "| --- | ---: | --- | ---: | ---: | ---: | --- |"]
+    header = ("| model | videos | seeds | test frame AUC | test video AUC | train seconds | load "
+              "| video score |")
+    lines = [header, "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |"]
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["model"], int(r["videos"])), []).append(r)
@@ -149,8 +150,10 @@ def report_table(rows: list[dict[str, Any]]) -> str:
         video = mean_std([r["test"].get("video_auc", float("nan")) for r in rs])
         secs = np.asarray([r["train_seconds"] for r in rs])
         scores = "/".join(sorted({r["video_score"] for r in rs}))
+        loads = [r["load"] for r in rs]
         lines.append(f"| {model} | {videos} | {seeds} | {frame} | {video} | "
-                     f"{secs.mean():.0f} (max {secs.max():.0f}) | {scores} |")
+                     f"{secs.mean():.0f} (max {secs.max():.0f}) | {min(loads):.1f}–{max(loads):.1f} | "
+                     f"{scores} |")
     return "\n".join(lines)
 
 
