@@ -128,12 +128,12 @@ def mean_std(values: list[float]) -> str:
     """``0.95 ± 0.02`` (population std over seeds); ``—`` without values.
 
     >>> mean_std([0.9, 1.0])
-    '0.95 ± 0.05'
+    '0.950 ± 0.050'
     """
     v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
     if v.size == 0:
         return "—"
-    return f"{v.mean():.2f} ± {v.std():.2f}"
+    return f"{v.mean():.3f} ± {v.std():.3f}"
 
 
 def report_table(rows: list[dict[str, Any]]) -> str:
