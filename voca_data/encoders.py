@@ -1,4 +1,4 @@
-"""Visual (open_clip) and audio (log-mel, torchaudio SSL bundles) encoders for the store.
+"""Visual (open_clip, or timm with ``arch="timm:NAME"``) and audio (log-mel, torchaudio SSL bundles) encoders for the store.
 
 >>> from voca_data.encoders import make_visual_encoder, make_audio_encoder
 >>> visual = make_visual_encoder("voca-tiny")                  # random init, for tests
@@ -38,8 +38,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "AUDIO_ENCODERS", "TINY_ARCH", "AudioEncoder", "UnsafeWeightsError", "VisualEncoder",
-    "list_audio_encoders",
+    "AUDIO_ENCODERS", "TIMM_PREFIX", "TINY_ARCH", "AudioEncoder", "TimmVisualEncoder",
+    "UnsafeWeightsError", "VisualEncoder", "list_audio_encoders",
     "list_visual_architectures", "make_audio_encoder", "make_visual_encoder",
     "register_tiny_architecture",
 ]
@@ -303,15 +303,114 @@ class VisualEncoder:
         return path
 
 
+#: ``--visual-arch timm:NAME`` selects a timm image model (e.g. ``timm:resnet50``)
+TIMM_PREFIX = "timm:"
+
+
+class TimmVisualEncoder(VisualEncoder):
+    """A timm image model (classifier removed: its pooled features) that embeds (N, H, W, 3)
+    uint8 RGB crops like :class:`VisualEncoder`, e.g. the ImageNet ResNet-50 of the Kaggle
+    notebook (``arch="timm:resnet50"``, 2048 dims).
+
+    Weights: ``None`` random init (seeded, ``pretrained: false``); a local ``.safetensors`` /
+    ``.pth`` / ``.bin`` file (loaded with ``weights_only``; a timm checkpoint or one written by
+    :meth:`save`); or a timm pretrained tag such as ``"imagenet"`` (the model's default) or
+    ``"a1_in1k"``, taken from the Hugging Face cache (downloaded only when online; with
+    ``HF_HUB_OFFLINE=1`` and no cache the error says what to do).
+
+    >>> enc = make_visual_encoder("timm:test_resnet")           # a tiny timm test model
+    >>> enc.encode(np.zeros((2, 64, 64, 3), np.uint8)).shape
+    (2, 96)
+    """
+
+    def __init__(self, arch: str = "timm:resnet50", weights: str | None = None, device: str = "cpu",
+                 batch_size: int = 64, seed: int = 0, normalize: bool = True,
+                 cache_dir: str | None = None):
+        import timm
+        import torch
+
+        name = arch.removeprefix(TIMM_PREFIX)
+        if not timm.list_models(name.split(".")[0]):
+            raise ValueError(f"unknown timm model {name!r}; see timm.list_models()")
+        self.arch = TIMM_PREFIX + name
+        self.name = self.arch
+        self.weights = None if weights in (None, "", "none", "random") else str(weights)
+        self.device = _resolve_device(device)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.normalize = bool(normalize)
+        self.cache_dir = None if cache_dir is None else str(cache_dir)
+        self.pretrained = False
+        self.weights_sha256: str | None = None
+        self.weights_source = "random init"
+        if self.weights is None:
+            with _seeded(self.seed):
+                model = timm.create_model(name, pretrained=False, num_classes=0)
+            log.warning("visual encoder %s has random weights (seed %d): pretrained=False, the "
+                        "features are for testing only", self.arch, self.seed)
+        elif Path(self.weights).expanduser().is_file():
+            path = Path(self.weights).expanduser().resolve()
+            with _seeded(self.seed):
+                model = timm.create_model(name, pretrained=False, num_classes=0)
+            state, meta = _load_state_dict(path)
+            state = {k.removeprefix("module."): v for k, v in state.items()}
+            head = set(model.state_dict()) ^ set(state)
+            state = {k: v for k, v in state.items() if k in model.state_dict()}
+            missing = [k for k in model.state_dict() if k not in state]
+            if missing:
+                raise ValueError(f"{path}: weights do not fit timm {name} (missing "
+                                 f"{missing[:3]}{' ...' if len(missing) > 3 else ''})")
+            model.load_state_dict(state, strict=True)
+            if head:
+                log.info("%s: ignored %d classifier tensors", path, len(head - set(missing)))
+            self.weights_source = str(path)
+            self.weights_sha256 = _sha256(path)
+            self.pretrained = meta.get("voca_pretrained", "true").lower() != "false"
+        else:
+            tag = "" if self.weights in ("imagenet", "default") else self.weights
+            full = f"{name.split('.')[0]}.{tag}" if tag else name
+            try:
+                model = timm.create_model(full, pretrained=True, num_classes=0,
+                                          cache_dir=self.cache_dir)
+            except Exception as e:
+                import os
+
+                offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+                why = ("HF_HUB_OFFLINE is set and they are not in the Hugging Face cache"
+                       if offline else "they could not be downloaded")
+                raise FileNotFoundError(
+                    f"timm weights {full}: {why} ({type(e).__name__}: {e}). Download them once "
+                    "online (or copy the HF cache), or pass a local file as weights") from e
+            self.weights_source = f"timm:{model.pretrained_cfg.get('hf_hub_id') or full}"
+            self.pretrained = True
+        self.model = model.to(self.device).eval()
+        cfg = dict(model.pretrained_cfg or {})
+        self.image_size = int((cfg.get("input_size") or (3, 224, 224))[-1])
+        self.mean = tuple(float(x) for x in cfg.get("mean", (0.485, 0.456, 0.406)))
+        self.std = tuple(float(x) for x in cfg.get("std", (0.229, 0.224, 0.225)))
+        self._mean_t = torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)
+        self._std_t = torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
+        self.dim = int(model.num_features)
+
+    def info(self) -> dict[str, Any]:
+        out = super().info()
+        out["architecture"] = f"timm {self.arch[len(TIMM_PREFIX):]} (pooled features)"
+        return out
+
+
 def make_visual_encoder(arch: str = "ViT-B-32", weights: str | None = None, device: str = "cpu",
                         batch_size: int = 64, seed: int = 0, normalize: bool = True,
                         cache_dir: str | None = None) -> VisualEncoder:
-    """Build an open_clip visual encoder (see :class:`VisualEncoder`). ``cache_dir`` is where
-    open_clip tags are looked up (default: the Hugging Face cache).
+    """Build an open_clip visual encoder (see :class:`VisualEncoder`), or a timm one for
+    ``arch="timm:NAME"`` (see :class:`TimmVisualEncoder`). ``cache_dir`` is where pretrained
+    tags are looked up (default: the Hugging Face cache).
 
     >>> make_visual_encoder("voca-tiny").info()["pretrained"]
     False
     """
+    if arch.startswith(TIMM_PREFIX):
+        return TimmVisualEncoder(arch=arch, weights=weights, device=device, batch_size=batch_size,
+                                 seed=seed, normalize=normalize, cache_dir=cache_dir)
     return VisualEncoder(arch=arch, weights=weights, device=device, batch_size=batch_size,
                          seed=seed, normalize=normalize, cache_dir=cache_dir)
 

@@ -234,9 +234,20 @@ def make_dataset(
 def to_device(
     batch: Mapping[str, torch.Tensor], device: torch.device | str
 ) -> dict[str, torch.Tensor]:
-    """Move a collated batch to ``device``; scalar features become (B, T)."""
+    """Move a collated batch to ``device``; scalar features become (B, T); frames past the
+    longest video of the batch are cut (windows are padded to the window length, and padding
+    never changes a valid frame's output, so this only saves time: attention is quadratic)."""
     out = {}
+    mask = batch.get("mask")
+    keep = None
+    if isinstance(mask, torch.Tensor) and mask.dim() == 2 and mask.shape[1] > 1:
+        longest = int(mask.sum(1).max()) if mask.numel() else 0
+        keep = max(longest, 1) if longest < mask.shape[1] else None
     for k, v in batch.items():
+        if keep is not None and isinstance(v, torch.Tensor) and v.dim() >= 2 and (
+            v.shape[1] == mask.shape[1]
+        ):
+            v = v[:, :keep]
         if isinstance(v, torch.Tensor):
             if v.dim() == 3 and v.shape[-1] == 1 and k not in ("visual", "audio"):
                 v = v.squeeze(-1)

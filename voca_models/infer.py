@@ -161,6 +161,10 @@ def _check_dims(meta: Mapping[str, Any], store: Any) -> None:
     store = info.path
     want = meta.get("feature_dims") or {}
     for name in meta.get("features") or list(want):
+        if name not in info.feature_dims:
+            raise ValueError(
+                f"{store}: the store has no per-frame feature {name!r}, which the model needs (it was "
+                f"trained with features {list(meta.get('features') or want)}): use a store that has it")
         if name in want and info.feature_dims.get(name) != int(want[name]):
             raise ValueError(
                 f"{store}: feature {name!r} has {info.feature_dims.get(name)} dims but the model was trained "

@@ -23,6 +23,7 @@ __all__ = [
     "lavdf_table",
     "markdown_table",
     "percent",
+    "percent_mean_std",
     "results_table",
 ]
 
@@ -58,6 +59,34 @@ def percent(x: Any) -> str:
     return "—" if not math.isfinite(x) else f"{100 * x:.2f}"
 
 
+def percent_mean_std(values: Sequence[Any]) -> str:
+    """Metrics over seeds as ``mean ± std`` in percent (population std; missing values skipped);
+    one value is shown as :func:`percent` shows it.
+
+    >>> percent_mean_std([0.9, 1.0]), percent_mean_std([0.8]), percent_mean_std([None])
+    ('95.00 ± 5.00', '80.00', '—')
+    """
+    xs = []
+    for x in values:
+        try:
+            x = float(x)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(x):
+            xs.append(x)
+    if not xs:
+        return "—"
+    if len(values) == 1:
+        return percent(xs[0])
+    mean = sum(xs) / len(xs)
+    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / len(xs))
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def _cell(per_seed: Sequence[Mapping[str, Any]], column: str) -> str:
+    return percent_mean_std([r.get(column) for r in per_seed])
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub-flavoured Markdown table (first column left-aligned, the rest right-aligned)."""
     lines = ["| " + " | ".join(header) + " |",
@@ -86,27 +115,32 @@ def lavdf_table(rows: Sequence[tuple[str, Mapping[str, Any]]], reference: bool =
     pairs (results from :func:`voca_models.evaluate.evaluate`, or already-extracted rows of
     fractions). With ``reference=True`` the published BA-TFD / BA-TFD+ rows (full set) come
     first. The full set also gets frame and video AUC; the subsets only AP/AR (the AUCs are
-    full-set numbers)."""
+    full-set numbers). A list of results (one per seed) gives ``mean ± std`` cells."""
     columns = LAVDF_COLUMNS if subset == "full" else LAVDF_COLUMNS[:7]
     body = []
     if reference and subset == "full":
         for name, ref in REFERENCE_ROWS:
             body.append([name] + [f"{ref[c]:.2f}" if c in ref else "—" for c in columns])
     for name, res in rows:
-        r = lavdf_row(res, subset) if ("metrics" in res or "lavdf" in res) else res
-        body.append([name] + [percent(r.get(c)) for c in columns])
+        runs = res if isinstance(res, (list, tuple)) else [res]  # several seeds: mean ± std
+        per_seed = [lavdf_row(r, subset) if ("metrics" in r or "lavdf" in r) else r for r in runs]
+        body.append([name] + [_cell(per_seed, c) for c in columns])
     return markdown_table(["Model"] + list(columns), body)
 
 
 def classification_table(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
-    """Video-level AUC / AP / F1 (and frame AUC where the model has frame outputs), percent."""
+    """Video-level AUC / AP / F1 (and frame AUC where the model has frame outputs), percent;
+    a list of results (one per seed) gives ``mean ± std``."""
     body = []
     for name, res in rows:
-        m = _metrics_of(res)
-        v = m.get("video") or {}
-        f = m.get("frame") or {}
-        body.append([name, percent(v.get("auc")), percent(v.get("ap")), percent(v.get("f1")),
-                     percent(f.get("auc"))])
+        runs = res if isinstance(res, (list, tuple)) else [res]  # several seeds: mean ± std
+        per_seed = []
+        for r in runs:
+            m = _metrics_of(r)
+            v, f = m.get("video") or {}, m.get("frame") or {}
+            per_seed.append({"video AUC": v.get("auc"), "video AP": v.get("ap"),
+                             "video F1": v.get("f1"), "frame AUC": f.get("auc")})
+        body.append([name] + [_cell(per_seed, c) for c in CLASSIFICATION_COLUMNS])
     return markdown_table(["Model"] + list(CLASSIFICATION_COLUMNS), body)
 
 

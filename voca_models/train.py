@@ -2,7 +2,7 @@
 
 AdamW; linear warmup then cosine decay (per step) or ReduceLROnPlateau (per epoch); gradient
 clipping; early stopping on the dev split's main metric (frame AUC for frame-level models, video AUC
-otherwise); fixed seeds (the random state is re-seeded from ``(seed, epoch)`` at every epoch, which
+otherwise; ties broken by the other AUC); fixed seeds (the random state is re-seeded from ``(seed, epoch)`` at every epoch, which
 makes ``resume`` continue exactly); AMP on CUDA; DDP under ``torchrun``.
 
 A run directory holds ``best/`` and ``last/`` checkpoints (see :mod:`voca_models.checkpoint`),
@@ -48,11 +48,21 @@ from .checkpoint import (
 from .data import StoreInfo, make_dataset, to_device
 from .losses import reduce_terms
 from .models import build, make_config, model_class
-from .predict import predict
+from .models.base import AUTO, AUTO_FEATURES
+from .predict import VIDEO_TOP_K, predict
+from .sampling import SAMPLING_MODES, sample_frames
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainConfig", "train", "compute_loss", "dev_metrics", "auto_pos_weight"]
+__all__ = [
+    "TrainConfig",
+    "train",
+    "compute_loss",
+    "dev_metrics",
+    "auto_pos_weight",
+    "auto_features",
+    "choose_video_score",
+]
 
 # options that may change between an interrupted run and its resumption without changing results
 RUNTIME_OPTIONS = (
@@ -70,9 +80,10 @@ RUNTIME_OPTIONS = (
 class TrainConfig:
     """Training options (the ``--flags`` of ``voca train``)."""
 
-    epochs: int = 30
+    # defaults chosen by benchmarks/defaults.py (docs/models.md, "Default configuration")
+    epochs: int = 40
     batch_size: int = 8
-    lr: float = 1e-4
+    lr: float = 1e-3
     weight_decay: float = 0.01
     scheduler: str = "cosine"  # cosine | plateau | constant
     warmup_epochs: float = 1.0  # linear warmup (cosine scheduler)
@@ -80,7 +91,7 @@ class TrainConfig:
     plateau_factor: float = 0.5
     plateau_patience: int = 2
     grad_clip: float = 1.0  # max gradient norm; 0 disables
-    patience: int = 5  # early stopping: epochs without dev improvement; 0 disables
+    patience: int = 10  # early stopping: epochs without dev improvement; 0 disables
     seed: int = 0
     amp: bool = True  # mixed precision, CUDA only
     window: int = 512  # frames per training window (random crop) and per inference window
@@ -93,6 +104,8 @@ class TrainConfig:
     eval_batch_size: int | None = None
     progress: bool = True
     stop_after: int | None = None  # stop this invocation after N more epochs (resume later)
+    frames_per_video: int = 0  # > 0: the model sees N frames of each window (video-level models)
+    frame_sampling: str = "uniform"  # uniform | random (training; predict samples uniformly)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -109,6 +122,12 @@ class TrainConfig:
             raise ValueError(
                 f"scheduler must be cosine, plateau or constant, got {cfg.scheduler!r}"
             )
+        if cfg.frame_sampling not in SAMPLING_MODES:
+            raise ValueError(
+                f"frame_sampling must be one of {', '.join(SAMPLING_MODES)}, got {cfg.frame_sampling!r}"
+            )
+        if int(cfg.frames_per_video) < 0:
+            raise ValueError(f"frames_per_video must be >= 0 (0: every frame), got {cfg.frames_per_video}")
         for name in ("epochs", "batch_size", "window"):
             if int(getattr(cfg, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
@@ -163,6 +182,10 @@ def dev_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
     probs = np.array([r["video_prob"] for r in rows])
     known = labels >= 0
     out = {"video_auc": _auc(labels[known], probs[known])}
+    if rows and all("video_prob_frames" in r for r in rows):
+        for source in ("head", "frames"):
+            p = np.array([r[f"video_prob_{source}"] for r in rows], dtype=np.float64)
+            out[f"video_auc_{source}"] = _auc(labels[known], np.nan_to_num(p[known], nan=0.0))
     ys, ps = [], []
     for r in rows:
         if r.get("frame_probs") is None or r["label"] < 0:
@@ -176,6 +199,70 @@ def dev_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
     if ys:
         out["frame_auc"] = _auc(np.concatenate(ys), np.concatenate(ps))
     return out
+
+
+def choose_video_score(metrics: Mapping[str, float]) -> str:
+    """``frames`` (mean of the top-k frame probabilities) when its dev video AUC is at least the
+    video head's, else ``head``; ``head`` for models without frame outputs.
+
+    >>> choose_video_score({"video_auc_head": 0.6, "video_auc_frames": 0.9})
+    'frames'
+    >>> choose_video_score({"video_auc": 0.8})
+    'head'
+    """
+    head = metrics.get("video_auc_head", float("nan"))
+    frames = metrics.get("video_auc_frames", float("nan"))
+    if not math.isfinite(frames):
+        return "head"
+    return "frames" if not math.isfinite(head) or frames >= head else "head"
+
+
+def _has_values(ds: Any, name: str, idx: np.ndarray, n_frames: np.ndarray) -> bool:
+    for i in idx[:3]:
+        n = int(n_frames[i])
+        values = np.asarray(ds[name].isel(video=int(i), frame=slice(0, n)).values, np.float32)
+        if np.isfinite(values).any():
+            return True
+    return False
+
+
+def auto_features(info: StoreInfo, split: str) -> tuple[str, ...]:
+    """The per-frame features ``features="auto"`` resolves to on ``info``'s store: those of
+    ``visual``, ``audio``, ``av_similarity`` and ``visual_similarity`` that the store has and that
+    hold finite values in ``split`` (an ``av_similarity`` left NaN by a store finalized without the
+    AV-sync fit is left out, with a warning).
+
+    >>> from voca_models.data import StoreInfo
+    >>> auto_features(StoreInfo.load("lavdf.zarr"), "train")          # doctest: +SKIP
+    ('visual', 'audio', 'av_similarity', 'visual_similarity')
+    """
+    import voca_data
+
+    idx = info.usable(split)
+    ds = voca_data.open(info.path, warn_incomplete=False)
+    out = []
+    for name in AUTO_FEATURES:
+        if name not in info.frame_variables or info.feature_dims.get(name, 0) <= 0:
+            continue
+        if _has_values(ds, name, idx, info.n_frames):
+            out.append(name)
+        else:
+            log.warning(
+                "%s: per-frame feature %r holds no values (all NaN) in split %r; features=auto "
+                "leaves it out%s",
+                info.path,
+                name,
+                split,
+                " (run `voca finalize` with the AV-sync fit to compute it)"
+                if name == "av_similarity"
+                else "",
+            )
+    if not out:
+        raise ValueError(
+            f"{info.path}: features=auto found none of {list(AUTO_FEATURES)} with values in split "
+            f"{split!r} (per-frame variables: {list(info.frame_variables)}); extract the store first"
+        )
+    return tuple(out)
 
 
 def _lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
@@ -417,6 +504,13 @@ def train(
         )
     info.check_split(train_split, "train")
     info.check_split(dev_split, "dev")
+    requested = mcfg_data.get("features", model_cls.config_class().features)
+    requested = (requested,) if isinstance(requested, str) else tuple(requested)
+    if AUTO in requested:
+        if requested != (AUTO,):
+            raise ValueError(f"features {list(requested)}: 'auto' stands alone (it picks the features)")
+        mcfg_data["features"] = auto_features(info, train_split)
+        log.info("features=auto: %s", ", ".join(mcfg_data["features"]))
     mcfg_probe = make_config(
         model_name,
         {
@@ -438,6 +532,9 @@ def train(
             raise ValueError(f"{key}={given} does not match the store ({have})")
         mcfg_data[key] = have
     ratios = info.fake_ratios(train_split)
+    if getattr(mcfg_probe, "frame_head", False) and "frame_head" not in mcfg_data and ratios["frame"] <= 0:
+        mcfg_data["frame_head"] = False  # nothing to learn from: no fake periods
+        log.info("frame_head off: split %r has no fake frames (no fake periods)", train_split)
     if model_cls.main_metric == "frame_auc":
         dev_ratio = info.fake_ratios(dev_split)["frame"]
         if ratios["frame"] <= 0 or dev_ratio <= 0:
@@ -447,6 +544,10 @@ def train(
                 "(no fake periods): use a video-level model (lstm, covfusion)"
             )
     for field_name, level in model_cls.auto_weights.items():
+        if field_name == "frame_pos_weight" and not mcfg_data.get(
+            "frame_head", getattr(mcfg_probe, "frame_head", False)
+        ):
+            continue  # no frame head: no frame loss to weigh
         if (
             mcfg_data.get(field_name, getattr(mcfg_probe, field_name)) is not None
             and float(mcfg_data.get(field_name, getattr(mcfg_probe, field_name))) < 0
@@ -557,6 +658,9 @@ def _run(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     start_epoch, best, best_epoch, bad_epochs, history = 0, -math.inf, -1, 0, []
+    # ties of the main metric (small dev splits reach AUC 1.0 early) are broken by the other AUC
+    second_metric = "video_auc" if main_metric == "frame_auc" else "frame_auc"
+    best_second = -math.inf
     if state is not None:
         optimizer.load_state_dict(optim_state)
         if scheduler is not None and state.get("scheduler"):
@@ -571,6 +675,7 @@ def _run(
             int(state["best_epoch"]),
             int(state["bad_epochs"]),
         )
+        best_second = float(state.get("best_second", -math.inf))
         history = list(state["history"])
         log.info(
             "resuming %s at epoch %d (best %s %.4f at epoch %d)",
@@ -662,6 +767,8 @@ def _run(
         )
         for batch in bar:
             batch = to_device(batch, device)
+            if cfg.frames_per_video:
+                batch = sample_frames(batch, cfg.frames_per_video, cfg.frame_sampling, generator=gen)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 loss, logs = compute_loss(ddp_model, batch, dist.world)
             if not torch.isfinite(loss):
@@ -689,6 +796,7 @@ def _run(
 
         # ---- selection on the dev split (rank 0), decision shared with every rank
         metrics: dict[str, float] = {}
+        video_score = "head"
         if dist.main:
             rows = predict(
                 model,
@@ -700,17 +808,23 @@ def _run(
                 max_videos=cfg.max_videos,
             )
             metrics = dev_metrics(rows)
+            video_score = choose_video_score(metrics)
+            if "video_auc_head" in metrics:
+                metrics["video_auc"] = metrics[f"video_auc_{video_score}"]
             if main_metric not in metrics or not math.isfinite(metrics[main_metric]):
                 raise ValueError(
                     f"dev split {dev_split!r}: {main_metric} is undefined ({metrics}); the split needs "
                     "both classes"
                 )
-        value = dist.broadcast([metrics.get(main_metric, 0.0)])[0]
+        second = metrics.get(second_metric, -math.inf)
+        value, second = dist.broadcast(
+            [metrics.get(main_metric, 0.0), second if math.isfinite(second) else -math.inf]
+        )
         for k, v in metrics.items():
             row[f"dev_{k}"] = v
-        improved = value > best
+        improved = value > best or (value == best and second > best_second)
         if improved:
-            best, best_epoch, bad_epochs = value, epoch + 1, 0
+            best, best_second, best_epoch, bad_epochs = value, second, epoch + 1, 0
         else:
             bad_epochs += 1
         if plateau is not None:
@@ -723,6 +837,7 @@ def _run(
             ckpt_meta = {
                 **base_meta,
                 "metrics": {f"dev_{k}": v for k, v in metrics.items()},
+                "video_score": {"source": video_score, "top_k": VIDEO_TOP_K},
                 "epoch": epoch + 1,
                 "best_metric": best,
                 "best_epoch": best_epoch,
@@ -732,6 +847,7 @@ def _run(
             train_state = {
                 "epoch": epoch,
                 "best": best,
+                "best_second": best_second,
                 "best_epoch": best_epoch,
                 "bad_epochs": bad_epochs,
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -773,5 +889,6 @@ def _run(
         "best_epoch": best_epoch,
         "last_epoch": (history[-1]["epoch"] if history else 0),
         "stopped_early": stopped_early,
+        "features": list(features),
         "history": history,
     }

@@ -82,3 +82,23 @@ def test_layout_and_size_presets(store):
     with pytest.raises(ValueError, match="unknown size"):
         model_options("lstm", "huge")
     assert "AP@0.5" in lavdf_table([], reference=True)
+
+
+def test_benchmark_seeds_mean_std(store, tmp_path):
+    """--seeds trains once per seed; every cell is mean ± std of the per-seed results."""
+    out = tmp_path / "bench-seeds"
+    assert cli.main(["benchmark", str(store), "--out", str(out), "--models", "lstm", "covfusion",
+                     *TINY_ARGS, "--seeds", "0", "1"]) == 0
+    md = (out / "tables.md").read_text()
+    assert "seeds 0 1 (mean ± std)" in md
+    summary = json.loads((out / "benchmark.json").read_text())
+    assert summary["seeds"] == [0, 1]
+    for row in _table_rows(md, "video-level detection"):
+        runs = summary["models"][row[0]]["runs"]
+        assert [r["seed"] for r in runs] == [0, 1]
+        aucs = [json.loads(Path(r["results"]).read_text())["metrics"]["video"]["auc"] for r in runs]
+        mean = sum(aucs) / 2
+        std = abs(aucs[0] - aucs[1]) / 2
+        assert row[1] == f"{100 * mean:.2f} ± {100 * std:.2f}"
+        for s in (0, 1):
+            assert (out / "runs" / row[0] / f"seed{s}" / "best" / "model.safetensors").exists()

@@ -102,7 +102,8 @@ def test_voca_evaluate_command(store, run, tmp_path, capsys):
 
 def test_video_level_model_has_no_localization(store, tmp_path):
     run = tmp_path / "lstm"
-    voca_models.train("lstm", store, run, model_config=TINY["lstm"], train_config=TRAIN)
+    voca_models.train("lstm", store, run, model_config={**TINY["lstm"], "frame_head": False},
+                      train_config=TRAIN)  # frame_head is on by default
     res = evaluate(run, store, split="test", threshold=0.5)
     assert res["metrics"]["frame"] is None and res["metrics"]["lavdf"] is None
     assert res["metrics"]["video"]["n"] == res["n_videos"]

@@ -79,7 +79,9 @@ def test_registry():
         cfg.smooth_loss_weight,
         cfg.similarity_loss_weight,
     ) == (64, 2, 0.3, 0.1, 0.2)
-    assert make_config("localizer").d_model == 512 and make_config("localizer").num_layers == 4
+    # the defaults chosen by benchmarks/defaults.py (docs/models.md, "Default configuration")
+    assert make_config("localizer").d_model == 128 and make_config("localizer").num_layers == 2
+    assert make_config("localizer").features == ("auto",)
     assert type(cfg).from_dict(cfg.to_dict()) == cfg
 
 

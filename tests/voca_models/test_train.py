@@ -88,7 +88,10 @@ def test_run_folder(store, tmp_path, name):
     model, meta = load_checkpoint(out)
     assert meta["model"] == name and meta["epoch"] == summary["best_epoch"]
     assert meta["metrics"][metric] == pytest.approx(summary["best_metric"])
-    assert meta["feature_dims"] == {"visual": 8, "audio": 6}
+    # features=auto: the random store fills visual_similarity but leaves av_similarity NaN
+    assert meta["features"] == meta["model_config"]["features"] == summary["features"]
+    assert meta["features"] == ["visual", "audio", "visual_similarity"]
+    assert meta["feature_dims"] == {"visual": 8, "audio": 6, "visual_similarity": 1}
     assert meta["store"]["splits"] == {"train": "train", "dev": "dev"}
     assert meta["store"]["provenance"]["visual_encoder"]["name"] == "random"
     assert len(meta["stats"]["visual_mean"]) == 8
@@ -197,6 +200,43 @@ def test_bad_input_refused_before_training(store, tmp_path):
     with pytest.raises(ValueError, match="'dev' \\(dev\\) has no usable videos"):
         train("lstm", failed, out, model_config=SMALL["lstm"], train_config=QUICK)
     assert not out.exists()
+
+
+def test_features_auto_and_stores_that_lack_a_feature(store, tmp_path, capsys):
+    """features=auto leaves out av_similarity when the store holds none (the random store's is
+    NaN; test_learning checks that it is picked when present), the checkpoint records the list,
+    and evaluate / infer refuse a store without a feature the checkpoint needs, naming it."""
+    import shutil
+
+    import zarr
+
+    from voca_models.data import StoreInfo
+    from voca_models.evaluate import evaluate
+    from voca_models.infer import infer
+    from voca_models.train import auto_features
+
+    assert auto_features(StoreInfo.load(store), "train") == ("visual", "audio", "visual_similarity")
+    with pytest.raises(ValueError, match="'auto' stands alone"):
+        train("lstm", store, tmp_path / "x", model_config={"features": ["auto", "face_score"]})
+    rc = voca(["train", "lstm", str(store), "--out", str(tmp_path / "run"), "--hidden", "16",
+               "--nhead", "2", "--num-layers", "1", "--epochs", "1", "--window", "48",
+               "--no-progress", "--frame-head"])
+    assert rc == 0 and "features:   visual audio visual_similarity" in capsys.readouterr().out
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["features"] == ["visual", "audio", "visual_similarity"]
+    _, meta = load_checkpoint(tmp_path / "run")
+    assert meta["features"] == meta["model_config"]["features"] == config["features"]
+    assert meta["model_config"]["frame_head"] is True
+    assert meta["video_score"]["source"] in ("head", "frames")
+    lacking = tmp_path / "lacking.zarr"
+    shutil.copytree(store, lacking)
+    del zarr.open_group(lacking, mode="r+")["visual_similarity"]
+    zarr.consolidate_metadata(lacking)
+    with pytest.raises(ValueError, match="no feature 'visual_similarity'"):
+        evaluate(tmp_path / "run", lacking, split="test")
+    with pytest.raises(ValueError, match="no per-frame feature 'visual_similarity'"):
+        infer(tmp_path / "run", lacking)
+    assert evaluate(tmp_path / "run", store, split="test")["metrics"]["video"]["auc"] >= 0.0
 
 
 def test_ffdv_split_names_are_found(tmp_path):
@@ -340,3 +380,35 @@ def test_plateau_scheduler_and_balanced_sampling(store, tmp_path):
         saved["train_config"]["scheduler"] == "plateau"
         and saved["train_config"]["balanced"] is True
     )
+
+
+def test_frames_per_video_sampling(store, tmp_path):
+    """``frames_per_video``: the model sees N frames of each window (in order, mask a prefix);
+    prediction scores N uniformly spaced frames; bad values are refused before training."""
+    import torch
+
+    from voca_data.torch import collate
+    from voca_models.data import make_dataset, to_device
+    from voca_models.sampling import sample_frames
+
+    ds = make_dataset(store, "train", ("visual", "audio"), window=48, stats=None)
+    batch = to_device(collate([ds[i] for i in range(4)]), "cpu")
+    lengths = batch["mask"].sum(1)
+    for mode in ("uniform", "random"):
+        s = sample_frames(batch, 6, mode, generator=torch.Generator().manual_seed(0))
+        assert s["visual"].shape[:2] == (4, 6) and s["label"].equal(batch["label"])
+        assert s["mask"].sum(1).tolist() == [min(6, int(n)) for n in lengths]
+        for row in range(4):  # every sampled frame is one of the row's frames, in time order
+            n = int(s["mask"][row].sum())
+            picked = s["visual"][row, :n]
+            full = batch["visual"][row, : int(lengths[row])]
+            where = [int((full == v).all(-1).nonzero()[0]) for v in picked]
+            assert where == sorted(set(where))
+    summary = train("lstm", store, tmp_path / "run", model_config=SMALL["lstm"],
+                    train_config={**QUICK, "frames_per_video": 8, "frame_sampling": "random"})
+    model, meta = load_checkpoint(tmp_path / "run")
+    assert meta["train_config"]["frames_per_video"] == 8
+    again = dev_metrics(predict(model, store, split="dev", meta=meta))
+    assert again["video_auc"] == pytest.approx(summary["best_metric"], abs=1e-9)
+    with pytest.raises(ValueError, match="frame_sampling must be one of uniform, random"):
+        train("lstm", store, tmp_path / "bad", train_config={"frame_sampling": "every"})

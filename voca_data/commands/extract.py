@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         add_source_arguments(group)
     g = parser.add_argument_group("encoders")
     g.add_argument("--visual-arch", default=None,
-                   help=f"open_clip architecture, or voca-tiny for tests (default {d.visual_arch})")
+                   help=f"open_clip architecture, timm:NAME (a timm model, e.g. timm:resnet50), or "
+                        f"voca-tiny for tests (default {d.visual_arch})")
     g.add_argument("--visual-weights", default=None,
                    help="weights: a local file, an HF cache/hub tag; default random weights "
                         "(recorded as pretrained: false, for testing only)")

@@ -32,6 +32,7 @@ F1. --size tiny --epochs 1 makes a smoke run that takes seconds.
 examples:
   voca benchmark lavdf.zarr --out bench/
   voca benchmark synth.zarr --out bench-tiny/ --size tiny --epochs 2
+  voca benchmark synth.zarr --out bench-3/ --seeds 0 1 2          # mean ± std over seeds
   python -m benchmarks.tables ffdv.zarr --out bench-ffdv/ --models lstm covfusion
 """
 
@@ -82,34 +83,20 @@ def model_options(name: str, size: str) -> dict[str, Any]:
     return {k: v for k, v in SIZES[size].items() if k in fields}
 
 
-def default_features(store: str | Path) -> tuple[str, ...]:
-    """``visual``, ``audio``, plus ``av_similarity`` when the store holds finite AV scores."""
-    import numpy as np
-
-    import voca_data
-
-    ds = voca_data.open(store, warn_incomplete=False)
-    ok = np.flatnonzero(np.asarray(ds["status"].values) == 1)
-    if "av_similarity" in ds and ok.size:
-        k = int(ok[0])
-        values = np.asarray(ds["av_similarity"].isel(video=k).values)[: int(ds["n_frames"].values[k])]
-        if np.isfinite(values).any():
-            return ("visual", "audio", "av_similarity")
-    return ("visual", "audio")
-
-
 def run_benchmark(
     store: str | Path, out: str | Path, models: Sequence[str] | None = None, epochs: int | None = None,
     size: str = "default", seed: int = 0, split: str = "test", layout: str = "auto",
     device: str = "cpu", window: int | None = None, batch_size: int | None = None,
     max_videos: int | None = None, model_config: Mapping[str, Mapping[str, Any]] | None = None,
-    progress: bool = True, features: Sequence[str] | None = None,
+    progress: bool = True, features: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate and tabulate every model; returns the summary written to
     ``OUT/benchmark.json`` (``tables`` holds the Markdown text of each table).
 
-    ``features`` defaults to ``visual``, ``audio`` and, when the store has an AV synchrony
-    score (finalized by ``voca extract``), ``av_similarity`` (see docs/models.md for why).
+    ``features`` defaults to ``auto`` (the models' default: visual, audio, av_similarity,
+    visual_similarity, those the store has and fills; see docs/models.md). With several ``seeds``
+    every model is trained once per seed (``OUT/runs/MODEL/seedS``, ``OUT/results/MODEL-seedS.json``)
+    and every cell is ``mean ± std`` over the seeds, so small-data tables show their noise.
     Runs in ``OUT/runs`` are replaced, so a benchmark can be re-run into the same folder."""
     import voca_models
 
@@ -126,36 +113,51 @@ def run_benchmark(
     layout = detect_layout(store) if layout == "auto" else layout
     if layout not in LAYOUTS[1:]:
         raise ValueError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
-    train_config: dict[str, Any] = {"seed": seed, "device": device, "progress": progress}
+    seed_list = [int(x) for x in (seeds if seeds else [seed])]
+    multi = len(seed_list) > 1
+    train_config: dict[str, Any] = {"device": device, "progress": progress}
     for key, value in (("epochs", epochs), ("window", window), ("batch_size", batch_size),
                        ("max_videos", max_videos)):
         if value is not None:
             train_config[key] = value
-    features = tuple(features) if features else default_features(store)
-    rows: list[tuple[str, dict[str, Any]]] = []
-    summary: dict[str, Any] = {"store": str(store), "layout": layout, "split": split, "seed": seed,
-                               "size": size, "features": list(features), "train_config": train_config,
-                               "models": {}}
+    features = tuple(features) if features else ("auto",)
+    rows: list[tuple[str, Any]] = []
+    summary: dict[str, Any] = {"store": str(store), "layout": layout, "split": split,
+                               "seed": seed_list[0], "seeds": seed_list, "size": size,
+                               "features": list(features), "train_config": train_config, "models": {}}
+    used_features: set[str] = set()
     for name in names:
         config = {**model_options(name, size), "features": features,
                   **dict((model_config or {}).get(name, {}))}
-        run_dir = out / "runs" / name
-        log.info("benchmark: training %s (%s) on %s", name, config or "defaults", store)
-        t0 = time.perf_counter()
-        voca_models.train(name, store, run_dir, model_config=config, train_config=train_config,
-                          overwrite=True)
-        t1 = time.perf_counter()
-        results = evaluate(run_dir, store, split=split, device=device, progress=progress)
-        t2 = time.perf_counter()
-        write_results(results, out / "results" / f"{name}.json")
-        rows.append((name, results))
-        summary["models"][name] = {"model_config": config, "run": str(run_dir),
-                                   "results": str(out / "results" / f"{name}.json"),
-                                   "metrics": results["metrics"], "threshold": results["threshold"],
-                                   "train_seconds": round(t1 - t0, 2), "eval_seconds": round(t2 - t1, 2)}
+        per_seed = []
+        for s in seed_list:
+            run_dir = out / "runs" / name / f"seed{s}" if multi else out / "runs" / name
+            file = out / "results" / (f"{name}-seed{s}.json" if multi else f"{name}.json")
+            log.info("benchmark: training %s (%s) seed %d on %s", name, config, s, store)
+            t0 = time.perf_counter()
+            trained = voca_models.train(name, store, run_dir, model_config=config,
+                                        train_config={**train_config, "seed": s}, overwrite=True)
+            used_features.update(trained["features"])
+            t1 = time.perf_counter()
+            results = evaluate(run_dir, store, split=split, device=device, progress=progress)
+            t2 = time.perf_counter()
+            write_results(results, file)
+            per_seed.append(results)
+            summary["models"].setdefault(name, {"model_config": config, "runs": []})["runs"].append(
+                {"seed": s, "run": str(run_dir), "results": str(file), "features": trained["features"],
+                 "metrics": results["metrics"], "threshold": results["threshold"],
+                 "train_seconds": round(t1 - t0, 2), "eval_seconds": round(t2 - t1, 2)})
+        if not multi:  # the single-seed summary keeps its flat layout
+            summary["models"][name].update(summary["models"][name].pop("runs")[0])
+        rows.append((name, per_seed if multi else per_seed[0]))
     tables: dict[str, str] = {}
-    note = (f"Store `{store.name}` ({layout} layout), split `{split}`, seed {seed}, size `{size}`, "
-            f"epochs {train_config.get('epochs', 'default')}, features {', '.join(features)}; "
+    seed_text = (f"seeds {' '.join(map(str, seed_list))} (mean ± std)" if multi
+                 else f"seed {seed_list[0]}")
+    feature_text = ", ".join(f for f in ("visual", "audio", "av_similarity", "visual_similarity",
+                                         *sorted(used_features)) if f in used_features)
+    feature_text = feature_text if "auto" in features else ", ".join(features)
+    note = (f"Store `{store.name}` ({layout} layout), split `{split}`, {seed_text}, size `{size}`, "
+            f"epochs {train_config.get('epochs', 'default')}, features {feature_text}; "
             "values in percent.")
     if layout == "lavdf":
         tables["LAV-DF temporal localization (full set)"] = lavdf_table(rows, reference=True)
@@ -185,6 +187,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", choices=tuple(SIZES), default="default",
                         help="model size preset: tiny (smoke runs), small, default")
     parser.add_argument("--seed", type=int, default=0, help="random seed for every model (default: 0)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="train every model once per seed; tables show mean ± std (e.g. --seeds 0 1 2)")
     parser.add_argument("--split", default="test", help="evaluation split (default: test)")
     parser.add_argument("--layout", choices=LAYOUTS, default="auto",
                         help="table layout (default: from the store's dataset provenance)")
@@ -193,8 +197,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="training batch size")
     parser.add_argument("--max-videos", type=int, default=None, help="videos per split (quick runs)")
     parser.add_argument("--features", nargs="+", default=None,
-                        help="per-frame features the models read (default: visual audio, plus "
-                             "av_similarity when the store has it)")
+                        help="per-frame features the models read (default: auto, those of visual, "
+                             "audio, av_similarity, visual_similarity the store has and fills)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -202,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     summary = run_benchmark(args.store, args.out, models=args.models, epochs=args.epochs, size=args.size,
                             seed=args.seed, split=args.split, layout=args.layout, device=args.device,
                             window=args.window, batch_size=args.batch_size, max_videos=args.max_videos,
-                            features=args.features, progress=not args.no_progress)
+                            features=args.features, seeds=args.seeds, progress=not args.no_progress)
     for title, table in summary["tables"].items():
         print(f"## {title}\n\n{table}\n")
     print(f"tables: {Path(args.out) / 'tables.md'}")

@@ -7,6 +7,7 @@ as ``{"model_config": {...}, "train_config": {...}}`` (or one flat object); flag
 
 Examples::
 
+    voca train localizer lavdf.zarr --out runs/loc          # the tuned defaults, features auto
     voca train localizer lavdf.zarr --out runs/loc --epochs 50 --batch-size 8 --lr 1e-4
     voca train localizer lavdf.zarr --out runs/loc-nox --no-cross-attn --similarity-loss-weight 0
     voca train lstm ffdv.zarr --out runs/lstm --features visual audio av_similarity --use-focal
@@ -53,7 +54,11 @@ HELP_TEXT = {
     "eval_batch_size": "batch size on the dev split (default: batch size)",
     "progress": "progress bars",
     "stop_after": "stop after N epochs in this invocation (resume later with --resume)",
-    "features": "per-frame store features the model reads (visual, audio, av_similarity, ...)",
+    "frames_per_video": "video-level models: N frames of each window (0: every frame), as the Kaggle notebook samples frames",
+    "frame_sampling": "uniform (evenly spaced) or random frames per window in training (--frames-per-video); prediction samples uniformly",
+    "features": "per-frame store features the model reads: auto (default) takes those of visual, "
+    "audio, av_similarity, visual_similarity that the store has and fills (the run's config.json "
+    "and the checkpoint record the list), or name them (visual audio av_similarity face_score ...)",
     "d_model": "hidden size",
     "num_layers": "Transformer / LSTM layers",
     "nhead": "attention heads",
@@ -126,6 +131,14 @@ def _add(group: Any, prefix: str, f: dataclasses.Field, help_text: str) -> None:
                 default=None,
                 help=f"{help_text} (disable; default on)",
             )
+            group.add_argument(
+                *spell(f.name),
+                dest=dest,
+                action="store_const",
+                const=True,
+                default=None,
+                help=f"{help_text} (on: the default; for scripts that spell it out)",
+            )
         else:
             group.add_argument(
                 *spell(f.name),
@@ -144,7 +157,7 @@ def _add(group: Any, prefix: str, f: dataclasses.Field, help_text: str) -> None:
         default=None,
         nargs="+" if kind == "tuple" else None,
         metavar=f.name.upper(),
-        help=f"{help_text} (default {default!r})",
+        help=f"{help_text} (default {' '.join(default) if isinstance(default, tuple) else repr(default)})",
     )
 
 
@@ -236,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
     )
     best = summary["best_metric"]
     print(f"run:        {summary['out_dir']}")
+    print(f"features:   {' '.join(summary.get('features', []))}")
     print(
         f"epochs:     {summary['last_epoch']}"
         + (" (stopped early)" if summary["stopped_early"] else "")

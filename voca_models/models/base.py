@@ -21,6 +21,11 @@ from ..losses import Term
 
 VECTOR_FEATURES = ("visual", "audio")
 
+#: ``features = ("auto",)`` (the default): :func:`voca_models.train` replaces it with those of
+#: these per-frame variables that the store has and fills (see ``voca_models.train.auto_features``)
+AUTO = "auto"
+AUTO_FEATURES = ("visual", "audio", "av_similarity", "visual_similarity")
+
 
 @dataclass
 class ModelConfig:
@@ -28,7 +33,9 @@ class ModelConfig:
 
     visual_dim: int = 0
     audio_dim: int = 0
-    features: tuple[str, ...] = ("visual", "audio")
+    # "auto": resolved against the store by train(); a model built without a store reads
+    # visual and audio
+    features: tuple[str, ...] = (AUTO,)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -52,7 +59,18 @@ class ModelConfig:
             return int(self.audio_dim)
         return 1  # scalar per-frame features (av_similarity, visual_similarity, face_score)
 
+    def resolve_without_store(self) -> None:
+        """Replace ``features = ("auto",)`` by ``("visual", "audio")`` (what a model built without a
+        store reads); :func:`voca_models.train` resolves it against the store instead."""
+        feats = (self.features,) if isinstance(self.features, str) else tuple(self.features)
+        if AUTO in feats:
+            if feats != (AUTO,):
+                raise ValueError(f"features {feats}: 'auto' stands alone (it picks the features)")
+            feats = VECTOR_FEATURES
+        self.features = feats
+
     def check(self, required: tuple[str, ...] = ()) -> None:
+        self.resolve_without_store()
         feats = tuple(self.features)
         if len(set(feats)) != len(feats):
             raise ValueError(f"features {feats} lists a feature twice")

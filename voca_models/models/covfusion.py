@@ -8,8 +8,11 @@
         ─ small CNN (3 strided convs, pool 4×4) ─ Linear ─ visual branch zv (B,d)
     audio (B,T,Da) (| scalar extras) ─ Σ per-feature Linear ─ GELU ─ Linear ─ [masked mean, masked max] ─ Linear ─ za (B,d)
     score = MLP([zv, za]) + α · cos(zv, za)                                  ─ video_logit (B,)
+    (frame_head, default on) [per-frame audio branch, Linear(visual)] ─ MLP ─ frame_logits (B,T)
 
-Loss = video BCE(pos_weight) or focal.
+Loss = video BCE(pos_weight) or focal (+ frame_loss_weight · frame BCE when ``frame_head``).
+The video score is the head's or the mean of the top-k frame probabilities, whichever scores
+better on the dev split (chosen by :func:`voca_models.train`, recorded in the checkpoint).
 
 >>> import torch
 >>> from voca_models import build
@@ -30,7 +33,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..losses import Term, bce_sum, focal_sum, masked_max, masked_mean
-from .base import FeatureProjection, ModelConfig, VideoModel, video_targets, zero_padding
+from .base import (
+    FeatureProjection,
+    ModelConfig,
+    VideoModel,
+    frame_targets,
+    video_targets,
+    zero_padding,
+)
 
 
 @dataclass
@@ -38,7 +48,7 @@ class CovFusionConfig(ModelConfig):
     """Options of ``covfusion``. Scalar extras in ``features`` (e.g. ``av_similarity``) join the
     audio branch's per-frame input."""
 
-    k: int = 128
+    k: int = 64  # defaults chosen by benchmarks/defaults.py
     d_model: int = 128
     hidden: int = 256
     channels: int = 16
@@ -48,6 +58,11 @@ class CovFusionConfig(ModelConfig):
     use_focal: bool = False
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
+    # per-frame logits from the per-frame audio branch and a visual projection, trained on the
+    # frame labels; train() turns it off on stores without fake periods
+    frame_head: bool = True
+    frame_pos_weight: float = -1.0  # frame BCE positive weight (frame_head); -1: automatic
+    frame_loss_weight: float = 1.0
 
 
 def top_energy_covariance(visual: Tensor, mask: Tensor, k: int) -> Tensor:
@@ -77,7 +92,7 @@ class CovFusion(VideoModel):
     name = "covfusion"
     config_class = CovFusionConfig
     main_metric = "video_auc"
-    auto_weights = {"pos_weight": "video"}
+    auto_weights = {"pos_weight": "video", "frame_pos_weight": "frame"}
 
     def __init__(self, config: CovFusionConfig):
         super().__init__(config)
@@ -108,10 +123,18 @@ class CovFusion(VideoModel):
             nn.Dropout(config.dropout),
             nn.Linear(config.hidden, 1),
         )
+        if config.frame_head:
+            self.frame_visual = nn.Linear(config.visual_dim, d)
+            self.frame_out = nn.Sequential(
+                nn.GELU(), nn.Dropout(config.dropout), nn.Linear(2 * d, config.hidden), nn.GELU(),
+                nn.Linear(config.hidden, 1),
+            )
+        else:
+            self.frame_visual = self.frame_out = None
 
     @property
     def frame_level(self) -> bool:
-        return False
+        return self.frame_out is not None
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor | None]:
         mask = batch["mask"].bool()
@@ -123,8 +146,13 @@ class CovFusion(VideoModel):
         video_logit = (
             self.head(torch.cat([zv, za], dim=-1)).squeeze(-1) + self.config.alpha * agreement
         )
+        frame_logits = None
+        if self.frame_out is not None:
+            fv = self.frame_visual(zero_padding(batch["visual"].float(), mask))
+            frame_logits = self.frame_out(torch.cat([a, fv], dim=-1)).squeeze(-1)
+            frame_logits = torch.where(mask, frame_logits, torch.zeros_like(frame_logits))
         return {
-            "frame_logits": None,
+            "frame_logits": frame_logits,
             "video_logit": video_logit,
             "agreement": agreement,
             "covariance": cov,
@@ -134,13 +162,24 @@ class CovFusion(VideoModel):
         c = self.config
         vt, vvalid = video_targets(batch)
         if c.use_focal:
-            return {
+            terms = {
                 "video": Term(
                     1.0, *focal_sum(out["video_logit"], vt, vvalid, c.focal_alpha, c.focal_gamma)
                 )
             }
-        return {
-            "video": Term(
-                1.0, *bce_sum(out["video_logit"], vt, vvalid, max(c.pos_weight, 0.0) or 1.0)
-            )
-        }
+        else:
+            terms = {
+                "video": Term(
+                    1.0, *bce_sum(out["video_logit"], vt, vvalid, max(c.pos_weight, 0.0) or 1.0)
+                )
+            }
+        if self.frame_out is not None and c.frame_loss_weight:
+            target, valid = frame_targets(batch, batch["mask"].bool())
+            if c.use_focal:
+                part = focal_sum(out["frame_logits"], target, valid, c.focal_alpha, c.focal_gamma)
+            else:
+                part = bce_sum(
+                    out["frame_logits"], target, valid, max(c.frame_pos_weight, 0.0) or 1.0
+                )
+            terms["frame"] = Term(c.frame_loss_weight, *part)
+        return terms

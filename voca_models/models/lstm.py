@@ -8,9 +8,11 @@ frame encoder is now the store's (CLIP) embedding, so training needs no images.
     Σ_f Linear_f(feature f) over visual | audio | both (| scalar extras) ─ LN+GELU ─ BiLSTM (packed)
         ─ h (B,T,2H) ─ multi-head self-attention (masked) + residual + LN ─ h'
         ├─ attention pooling (learned query, masked, nhead) ─ MLP ─ video_logit (B,)
-        └─ (frame_head) Linear ─ frame_logits (B,T)
+        └─ (frame_head, default on) Linear ─ frame_logits (B,T)
 
 Loss = video BCE(pos_weight) or focal (+ frame_loss_weight · frame BCE when ``frame_head``).
+The video score is the head's or the mean of the top-k frame probabilities, whichever scores
+better on the dev split (chosen by :func:`voca_models.train`, recorded in the checkpoint).
 
 >>> import torch
 >>> from voca_models import build
@@ -47,11 +49,13 @@ class LSTMConfig(ModelConfig):
     """Options of the ``lstm`` model. ``features`` may be ``("visual",)``, ``("audio",)`` or both,
     plus scalar per-frame features such as ``av_similarity``."""
 
-    hidden: int = 256
-    num_layers: int = 2
+    hidden: int = 128  # defaults chosen by benchmarks/defaults.py
+    num_layers: int = 1
     nhead: int = 4
     dropout: float = 0.2
-    frame_head: bool = False
+    # per-frame logits trained on the frame labels (dense supervision: on small data the video
+    # score follows the frames); train() turns it off on stores without fake periods
+    frame_head: bool = True
     pos_weight: float = 1.0  # video BCE positive weight; -1: n_real/n_fake train videos
     frame_pos_weight: float = -1.0  # frame BCE positive weight (frame_head); -1: automatic
     frame_loss_weight: float = 1.0
