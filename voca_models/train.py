@@ -773,7 +773,7 @@ def _run(
                 loss, logs = compute_loss(ddp_model, batch, dist.world)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"epoch {epoch + 1}: the loss became {float(loss)} ({logs}); "
+                    f"epoch {epoch + 1}: the loss became {loss.item()} ({logs}); "
                     "lower the learning rate or check the features for extreme values"
                 )
             optimizer.zero_grad(set_to_none=True)
