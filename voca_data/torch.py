@@ -41,7 +41,7 @@ import zarr
 from torch.utils.data import Dataset, WeightedRandomSampler
 
 from .store import schema
-from .store.handle import Location, Store, StoreReadError, read_error
+from .store.handle import READ_TIMEOUT_S, Location, Store, StoreReadError, read_error
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,13 @@ class _ZarrReader:
                 *(a.async_array.getitem(sel) for a in self.arrays.values()), return_exceptions=True
             )
 
+        try:
+            values = sync(gather(), timeout=READ_TIMEOUT_S)
+        except TimeoutError as exc:
+            name, arr = next(iter(self.arrays.items()))
+            raise read_error(self.url, name, arr, video, start, stop, exc) from exc
         out = {}
-        for (name, arr), value in zip(self.arrays.items(), sync(gather())):
+        for (name, arr), value in zip(self.arrays.items(), values):
             if isinstance(value, BaseException):
                 raise read_error(self.url, name, arr, video, start, stop, value) from value
             out[name] = np.asarray(value)
@@ -113,8 +118,6 @@ class _ZarrReader:
 
 #: retries of one remote request by tensorstore before the read fails (then StoreReadError)
 _TS_RETRIES = {"max_retries": 3, "initial_delay": "0.1s", "max_delay": "1s"}
-#: seconds one item's reads may take before they fail (a server that accepts but never answers)
-READ_TIMEOUT_S = 120.0
 
 
 class _TensorstoreReader:

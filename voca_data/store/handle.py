@@ -58,6 +58,8 @@ SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 _PROVENANCE_KEYS = ("visual_encoder", "audio_encoder", "face_detector")
+#: seconds one read of a video may take before it fails (a server that never answers)
+READ_TIMEOUT_S = 120.0
 _LABEL_NAMES = {1: "fake", 0: "real", -1: "unknown"}
 
 
@@ -154,9 +156,11 @@ class Location:
         if not self.is_remote:
             return zarr.storage.LocalStore(self.url, read_only=True)
         try:
-            return zarr.storage.FsspecStore.from_url(
-                self.url, storage_options=dict(self.storage_options) or None, read_only=True
-            )
+            # a file system of its own (not fsspec's per-process instance cache): its HTTP
+            # session and pooled connections belong to this store alone
+            options = {"skip_instance_cache": True, **dict(self.storage_options)}
+            return zarr.storage.FsspecStore.from_url(self.url, storage_options=options,
+                                                     read_only=True)
         except ImportError as exc:
             raise StoreError(
                 f"{self.url}: reading {self.protocol}:// needs an fsspec implementation that is not "
@@ -517,8 +521,12 @@ class Store:
             return await asyncio.gather(*(a.async_array.getitem(sel) for a in arrays),
                                         return_exceptions=True)
 
+        try:
+            values = sync(gather(), timeout=READ_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise read_error(self.url, names[0], arrays[0], i, start, stop, exc) from exc
         out = {}
-        for name, arr, value in zip(names, arrays, sync(gather())):
+        for name, arr, value in zip(names, arrays, values):
             if isinstance(value, BaseException):
                 raise read_error(self.url, name, arr, i, start, stop, value) from value
             out[name] = np.asarray(value)
