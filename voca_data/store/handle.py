@@ -119,10 +119,9 @@ class Location:
 
     @classmethod
     def parse(cls, source: str | os.PathLike, storage_options: Mapping[str, Any] | None = None,
-              ) -> "Location":
+              ) -> Location:
         text = os.fspath(source)
-        if text.startswith("file://"):
-            text = text[len("file://"):]
+        text = text.removeprefix("file://")
         if _is_url(text):
             return cls(text.rstrip("/"), dict(storage_options or {}))
         if storage_options:
@@ -307,7 +306,7 @@ class Store:
         storage_options: Mapping[str, Any] | None = None,
         *,
         warn_incomplete: bool = False,
-    ) -> "Store":
+    ) -> Store:
         """Open a store from a local path, a URL (``file://``, ``http(s)://``, ``s3://``,
         ``gs://``, ``hf://``, anything fsspec reaches; credentials in ``storage_options``), a
         zarr ``Group`` or a zarr store. Opening never writes.
@@ -594,8 +593,8 @@ def read_error(url: str, name: str, arr: Any, video: int, start: int, stop: int,
         shards = getattr(arr, "shards", None) or arr.chunks
         coords = [video // shards[0], start // shards[1]] + [0] * (len(shards) - 2)
         key = f"{name}/c/" + "/".join(map(str, coords))
-    except Exception:  # noqa: BLE001 - the key is a hint, the error is what matters
-        pass
+    except Exception as key_exc:  # noqa: BLE001 - the key is a hint, the error is what matters
+        log.debug("no chunk key for %s: %s", name, key_exc)
     return StoreReadError(
         f"{url}: reading {name!r} of video {video} frames {start}:{stop} (chunk {key}) failed: "
         f"{type(exc).__name__}: {exc}. Check that the store is reachable and intact "
