@@ -37,6 +37,9 @@ class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
     """Static files with byte ranges and a request counter."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers
+    # headers and body go out as two writes: with Nagle's algorithm on, the body waits for the
+    # client's delayed ACK (~40 ms per request); real servers set TCP_NODELAY too
+    disable_nagle_algorithm = True
     count = 0
     lock = threading.Lock()
 
