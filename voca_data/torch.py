@@ -5,9 +5,11 @@
 whole videos (``window=None``). Items are dicts of tensors; :func:`collate` stacks them, padding
 whole videos to the longest in the batch; :func:`balanced_sampler` draws classes equally often.
 
-The dataset object holds only small per-video metadata (read once with zarr-python in
-``__init__``) and never an open store: each process (every ``DataLoader`` worker) opens the
-per-frame arrays itself, lazily, on its first item, without dask, through a fast read engine
+The dataset object holds only small per-video metadata (read once through the
+:class:`voca_data.Store` handle in ``__init__``) and the store's picklable
+:class:`~voca_data.store.handle.Location` (a path or a URL), never an open store: each process
+(every ``DataLoader`` worker) opens the per-frame arrays itself, lazily, on its first item,
+without dask, through a fast read engine
 (tensorstore's ``zarr3`` driver, zarr-python with the ``zarrs`` codec pipeline, or plain
 zarr-python; ``engine="auto"`` takes the fastest installed one, ranked by ``benchmarks/loader.py``).
 
