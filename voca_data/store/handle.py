@@ -673,7 +673,9 @@ def _load_small(ds: xr.Dataset, names: Sequence[str]) -> dict[str, xr.Variable]:
 
         for name, value in zip(arrays, sync(gather())):
             var = ds.variables[name]
-            out[name] = xr.Variable(var.dims, np.asarray(value), var.attrs, var.encoding)
+            # fastpath: the data is a plain numpy array (the slow path imports dask, ~1 s)
+            out[name] = xr.Variable(var.dims, np.asarray(value), var.attrs, var.encoding,
+                                    fastpath=True)
         return out
     for name in rest:
         out[name] = ds.variables[name].load()
