@@ -533,9 +533,21 @@ class VideoDataset(Dataset):
                 self.active_engine = "zarrs" if self.engine == "zarrs" else "zarr"
             else:
                 self.active_engine = _resolve_engine(self.engine)
-            self._reader = _open_reader(
-                self.active_engine, self.location, [*self.features, "frame_label"]
-            )
+            names = [*self.features, "frame_label"]
+            try:
+                self._reader = _open_reader(self.active_engine, self.location, names)
+            except (StoreReadError, ValueError) as exc:
+                if isinstance(exc, StoreReadError) or not self.location.is_remote:
+                    raise
+                raise StoreReadError(
+                    f"{self.location.url}: opening arrays {names} with {self.active_engine} "
+                    f"failed: {type(exc).__name__}: {exc}. Check that the store is reachable"
+                ) from exc
+            except OSError as exc:
+                raise StoreReadError(
+                    f"{self.location.url}: opening arrays {names} with {self.active_engine} "
+                    f"failed: {type(exc).__name__}: {exc}. Check that the store is reachable"
+                ) from exc
             self._reader_pid = pid
             log.debug("%s: opened with engine %s in process %d", self.path, self.active_engine, pid)
         return self._reader
