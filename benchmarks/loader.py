@@ -13,7 +13,9 @@ then measures, in one run: bytes on disk; DataLoader samples/s with 2 workers ov
 (store: :class:`voca_data.torch.VideoDataset` with each read engine; npz: a dataset that loads the
 whole video per sample and crops, like today's scripts, returning the same tensors); time to open
 and list all videos; and ``voca_data.open`` + ``.sel(split="test")`` of a 136,304-video store with
-tiny dims at two frame extents (time and memory, each in a fresh process). The results replace the
+tiny dims at two frame extents (time and memory, each in a fresh process), through the ``Store`` handle; then the DataLoader
+and the big open again over a Range-capable HTTP server on 127.0.0.1 (requests per sample
+counted). The results replace the
 ``## Loader`` section of the Markdown file given by ``--doc`` (other sections are kept).
 
 ``--quick`` (a smoke test, < 1 min): 64 videos, few samples, a 6,816-video open store, and the
@@ -248,12 +250,12 @@ _OPEN_PROBE = r"""
 import json, sys, time, tracemalloc, psutil
 import voca_data
 if len(sys.argv) > 2:  # one-time lazy imports (xarray's zarr backend, codecs) on another store
-    voca_data.open(sys.argv[2])
+    voca_data.Store.open(sys.argv[2])
 proc = psutil.Process()
 rss0 = proc.memory_info().rss
 tracemalloc.start()
 t0 = time.perf_counter()
-ds = voca_data.open(sys.argv[1])
+ds = voca_data.Store.open(sys.argv[1]).dataset
 test = ds.sel(split="test")
 elapsed = time.perf_counter() - t0
 peak = tracemalloc.get_traced_memory()[1]
@@ -288,8 +290,9 @@ def build_big(path: Path, n_videos: int, max_frames: int, seed: int = 0) -> None
     w.finalize(stats_split="none")  # no frames written: skip the statistics pass
 
 
-def open_probe(path: Path, warm: Path, runs: int) -> dict[str, Any]:
-    """``voca_data.open`` + ``.sel(split="test")`` in fresh processes after ``import voca_data``:
+def open_probe(path: Path | str, warm: Path | str, runs: int) -> dict[str, Any]:
+    """``Store.open(path).dataset`` + ``.sel(split="test")`` in fresh processes after ``import
+    voca_data`` (``path`` a directory or a URL):
     as the first call of the process, and after opening the small store ``warm`` (one-time lazy
     imports done). Medians of ``runs`` processes each; memory from the second kind."""
 
@@ -385,6 +388,27 @@ def run(args: argparse.Namespace) -> str:
                 )
         rate = {k: max(v) for k, v in rates.items()}
 
+        # the same loaders over loopback HTTP (a Range-capable server in its own process)
+        http: dict[tuple[str, int], float] = {}
+        http_requests: dict[tuple[str, int], float] = {}
+        if not args.no_http:
+            from voca_data.testing_http import serve
+
+            http_samples = max(samples // 4, 48)
+            with serve(work) as server:
+                url = f"{server.url}/{store.name}"
+                for window in (128, 512):
+                    for engine in [e for e in ("tensorstore", "zarr") if e in engines]:
+                        ds = VideoDataset(
+                            url, split=None, window=window, random_crop=True, engine=engine
+                        )
+                        before = server.requests()
+                        http[(engine, window)] = loader_rate(ds, http_samples)
+                        http_requests[(engine, window)] = (
+                            server.requests() - before
+                        ) / http_samples
+                    log.info("http window %d: %s", window, http)
+
         # one process, one read at a time (last: fast engines may not be used before a fork)
         reads = 100 if quick else 600
         single = {
@@ -398,12 +422,19 @@ def run(args: argparse.Namespace) -> str:
 
         # open + sel of a LAV-DF-sized store, two frame extents
         big = {}
+        big_http: dict[str, Any] = {}
         for max_frames in (512, 8192):
             path = work / f"big_{max_frames}.zarr"
             t0 = time.time()
             build_big(path, big_videos, max_frames)
             log.info("built %s in %.0f s", path.name, time.time() - t0)
             big[max_frames] = open_probe(path, store, runs=1 if quick else 3)
+            if not args.no_http and max_frames == 512:
+                from voca_data.testing_http import serve
+
+                with serve(work) as server:
+                    big_http = open_probe(f"{server.url}/{path.name}",
+                                          f"{server.url}/{store.name}", runs=1 if quick else 3)
             shutil.rmtree(path)
     finally:
         if not args.keep:
@@ -520,6 +551,34 @@ def run(args: argparse.Namespace) -> str:
             "stay lazy until indexed."
         ),
     ]
+    if http:
+        lines += [
+            "",
+            (
+                "Over loopback HTTP (`voca_data.testing_http`: Python's http.server with Range "
+                "support, in its own process on 127.0.0.1, same store, same 2-worker DataLoader, "
+                f"{max(samples // 4, 48):,} samples each), against the best local engine of this run "
+                "(target >= 0.5x):"
+            ),
+            "",
+            "| engine over HTTP | window | samples/s | HTTP / local | HTTP requests per sample |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for (engine, window), value in http.items():
+            lines.append(
+                f"| `{engine}` | {window} | {value:,.0f} | "
+                f"**{value / rate[(best, window)]:.2f}x** | {http_requests[(engine, window)]:.1f} |"
+            )
+    if big_http:
+        lines += [
+            "",
+            (
+                f"The {big_videos:,}-video store (512 frames) over the same HTTP server "
+                "(consolidated metadata, target < 2 s): open + sel "
+                f"**{big_http['first']:.2f} s** first call, {big_http['seconds']:.2f} s with "
+                "imports done."
+            ),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -576,6 +635,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="temporary data (removed afterwards)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data")
+    parser.add_argument("--no-http", action="store_true",
+                        help="skip the loopback HTTP measurements")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -5,9 +5,11 @@
 whole videos (``window=None``). Items are dicts of tensors; :func:`collate` stacks them, padding
 whole videos to the longest in the batch; :func:`balanced_sampler` draws classes equally often.
 
-The dataset object holds only small per-video metadata (read once with zarr-python in
-``__init__``) and never an open store: each process (every ``DataLoader`` worker) opens the
-per-frame arrays itself, lazily, on its first item, without dask, through a fast read engine
+The dataset object holds only small per-video metadata (read once through the
+:class:`voca_data.Store` handle in ``__init__``) and the store's picklable
+:class:`~voca_data.store.handle.Location` (a path or a URL), never an open store: each process
+(every ``DataLoader`` worker) opens the per-frame arrays itself, lazily, on its first item,
+without dask, through a fast read engine
 (tensorstore's ``zarr3`` driver, zarr-python with the ``zarrs`` codec pipeline, or plain
 zarr-python; ``engine="auto"`` takes the fastest installed one, ranked by ``benchmarks/loader.py``).
 
@@ -41,7 +43,7 @@ import zarr
 from torch.utils.data import Dataset, WeightedRandomSampler
 
 from .store import schema
-from .store.handle import Location, Store, StoreReadError, read_error
+from .store.handle import READ_TIMEOUT_S, Location, Store, StoreReadError, read_error
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +105,13 @@ class _ZarrReader:
                 *(a.async_array.getitem(sel) for a in self.arrays.values()), return_exceptions=True
             )
 
+        try:
+            values = sync(gather(), timeout=READ_TIMEOUT_S)
+        except TimeoutError as exc:
+            name, arr = next(iter(self.arrays.items()))
+            raise read_error(self.url, name, arr, video, start, stop, exc) from exc
         out = {}
-        for (name, arr), value in zip(self.arrays.items(), sync(gather())):
+        for (name, arr), value in zip(self.arrays.items(), values):
             if isinstance(value, BaseException):
                 raise read_error(self.url, name, arr, video, start, stop, value) from value
             out[name] = np.asarray(value)
@@ -113,8 +120,6 @@ class _ZarrReader:
 
 #: retries of one remote request by tensorstore before the read fails (then StoreReadError)
 _TS_RETRIES = {"max_retries": 3, "initial_delay": "0.1s", "max_delay": "1s"}
-#: seconds one item's reads may take before they fail (a server that accepts but never answers)
-READ_TIMEOUT_S = 120.0
 
 
 class _TensorstoreReader:
@@ -528,9 +533,21 @@ class VideoDataset(Dataset):
                 self.active_engine = "zarrs" if self.engine == "zarrs" else "zarr"
             else:
                 self.active_engine = _resolve_engine(self.engine)
-            self._reader = _open_reader(
-                self.active_engine, self.location, [*self.features, "frame_label"]
-            )
+            names = [*self.features, "frame_label"]
+            try:
+                self._reader = _open_reader(self.active_engine, self.location, names)
+            except (StoreReadError, ValueError) as exc:
+                if isinstance(exc, StoreReadError) or not self.location.is_remote:
+                    raise
+                raise StoreReadError(
+                    f"{self.location.url}: opening arrays {names} with {self.active_engine} "
+                    f"failed: {type(exc).__name__}: {exc}. Check that the store is reachable"
+                ) from exc
+            except OSError as exc:
+                raise StoreReadError(
+                    f"{self.location.url}: opening arrays {names} with {self.active_engine} "
+                    f"failed: {type(exc).__name__}: {exc}. Check that the store is reachable"
+                ) from exc
             self._reader_pid = pid
             log.debug("%s: opened with engine %s in process %d", self.path, self.active_engine, pid)
         return self._reader

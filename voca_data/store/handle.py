@@ -58,6 +58,8 @@ SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 _PROVENANCE_KEYS = ("visual_encoder", "audio_encoder", "face_detector")
+#: seconds one read of a video may take before it fails (a server that never answers)
+READ_TIMEOUT_S = 120.0
 _LABEL_NAMES = {1: "fake", 0: "real", -1: "unknown"}
 
 
@@ -117,10 +119,9 @@ class Location:
 
     @classmethod
     def parse(cls, source: str | os.PathLike, storage_options: Mapping[str, Any] | None = None,
-              ) -> "Location":
+              ) -> Location:
         text = os.fspath(source)
-        if text.startswith("file://"):
-            text = text[len("file://"):]
+        text = text.removeprefix("file://")
         if _is_url(text):
             return cls(text.rstrip("/"), dict(storage_options or {}))
         if storage_options:
@@ -154,9 +155,11 @@ class Location:
         if not self.is_remote:
             return zarr.storage.LocalStore(self.url, read_only=True)
         try:
-            return zarr.storage.FsspecStore.from_url(
-                self.url, storage_options=dict(self.storage_options) or None, read_only=True
-            )
+            # a file system of its own (not fsspec's per-process instance cache): its HTTP
+            # session and pooled connections belong to this store alone
+            options = {"skip_instance_cache": True, **dict(self.storage_options)}
+            return zarr.storage.FsspecStore.from_url(self.url, storage_options=options,
+                                                     read_only=True)
         except ImportError as exc:
             raise StoreError(
                 f"{self.url}: reading {self.protocol}:// needs an fsspec implementation that is not "
@@ -303,7 +306,7 @@ class Store:
         storage_options: Mapping[str, Any] | None = None,
         *,
         warn_incomplete: bool = False,
-    ) -> "Store":
+    ) -> Store:
         """Open a store from a local path, a URL (``file://``, ``http(s)://``, ``s3://``,
         ``gs://``, ``hf://``, anything fsspec reaches; credentials in ``storage_options``), a
         zarr ``Group`` or a zarr store. Opening never writes.
@@ -516,8 +519,12 @@ class Store:
             return await asyncio.gather(*(a.async_array.getitem(sel) for a in arrays),
                                         return_exceptions=True)
 
+        try:
+            values = sync(gather(), timeout=READ_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise read_error(self.url, names[0], arrays[0], i, start, stop, exc) from exc
         out = {}
-        for name, arr, value in zip(names, arrays, sync(gather())):
+        for name, arr, value in zip(names, arrays, values):
             if isinstance(value, BaseException):
                 raise read_error(self.url, name, arr, i, start, stop, value) from value
             out[name] = np.asarray(value)
@@ -602,8 +609,8 @@ def read_error(url: str, name: str, arr: Any, video: int, start: int, stop: int,
         shards = getattr(arr, "shards", None) or arr.chunks
         coords = [video // shards[0], start // shards[1]] + [0] * (len(shards) - 2)
         key = f"{name}/c/" + "/".join(map(str, coords))
-    except Exception:  # noqa: BLE001 - the key is a hint, the error is what matters
-        pass
+    except Exception as key_exc:  # noqa: BLE001 - the key is a hint, the error is what matters
+        log.debug("no chunk key for %s: %s", name, key_exc)
     return StoreReadError(
         f"{url}: reading {name!r} of video {video} frames {start}:{stop} (chunk {key}) failed: "
         f"{type(exc).__name__}: {exc}. Check that the store is reachable and intact "
@@ -682,7 +689,9 @@ def _load_small(ds: xr.Dataset, names: Sequence[str]) -> dict[str, xr.Variable]:
 
         for name, value in zip(arrays, sync(gather())):
             var = ds.variables[name]
-            out[name] = xr.Variable(var.dims, np.asarray(value), var.attrs, var.encoding)
+            # fastpath: the data is a plain numpy array (the slow path imports dask, ~1 s)
+            out[name] = xr.Variable(var.dims, np.asarray(value), var.attrs, var.encoding,
+                                    fastpath=True)
         return out
     for name in rest:
         out[name] = ds.variables[name].load()

@@ -56,8 +56,8 @@ def format_summary(info: Mapping[str, Any], failed_limit: int | None = FAILED_LI
     counts = info["counts"]
     dims = info["dims"]
     out = [
-        f"store     {info['store']}  ({info['format']}, {human_bytes(info['bytes'])}"
-        f"{' on disk' if not info['remote'] else ''})",
+        (f"store     {info['store']}  ({info['format']}, {human_bytes(info['bytes'])}"
+         f"{' on disk' if not info['remote'] else ''})"),
         (f"schema    {info['voca_schema']}  (voca {info.get('voca_version') or '?'}, "
          f"created {info.get('created') or '?'})"),
         (f"complete  {'yes' if info['complete'] else 'NO'}  ({counts['ok']} ok, "

@@ -103,8 +103,7 @@ def publish(
             "(--allow-incomplete)")
     options = dict(storage_options or {})
     dest = str(dest)
-    if dest.startswith("file://"):
-        dest = dest[len("file://"):]
+    dest = dest.removeprefix("file://")
     fs, root = fsspec.core.url_to_fs(dest, **options)
     root = root.rstrip("/")
     if fs.exists(root):
@@ -151,5 +150,5 @@ def _consolidate(fs: Any, root: str, dest: str, options: Mapping[str, Any]) -> N
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Consolidated metadata")
             zarr.consolidate_metadata(zstore, zarr_format=3)
-    except Exception as exc:  # noqa: BLE001 - a store that reads without it is still a store
+    except Exception as exc:
         raise StoreError(f"{dest}: cannot write consolidated metadata ({exc})") from exc

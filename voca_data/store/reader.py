@@ -28,8 +28,15 @@ from .handle import (
     is_hdf5,
 )
 
-__all__ = ["IncompleteStoreWarning", "StoreError", "StoreReadError", "is_hdf5", "open",
-           "JSON_ATTRS_KEY", "decode_attrs"]
+__all__ = [
+    "JSON_ATTRS_KEY",
+    "IncompleteStoreWarning",
+    "StoreError",
+    "StoreReadError",
+    "decode_attrs",
+    "is_hdf5",
+    "open",
+]
 
 
 def open(

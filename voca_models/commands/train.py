@@ -165,7 +165,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from voca_models.models import list_models
 
     parser.add_argument("model", choices=list_models(), help="model to train")
-    parser.add_argument("store", type=Path, help="a finalized Zarr store")
+    parser.add_argument("store", help="a finalized store: a path or a URL (http(s)://, s3:// ...)")
     parser.add_argument(
         "--out",
         "--output-dir",
