@@ -319,7 +319,6 @@ def avsync_sweep(dataset: Path, store: Path, splits: tuple[str, ...] = ("dev", "
     audio-only and video-only fakes (in-sync "both" fakes excluded), on ``splits``, for a grid of
     AV synchrony settings. ``dataset`` is a synthetic dataset (its synth_manifest.json gives the
     kind of fake), ``store`` its extraction."""
-    import itertools
     import zarr
 
     from voca_data import avsync

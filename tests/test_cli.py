@@ -103,7 +103,9 @@ import json, sys
 from voca_data.cli import main
 for argv in (["--help"], ["info", "--help"], ["check", "--help"], ["synth", "--help"],
              ["extract", "--help"], ["evaluate", "--help"], ["infer", "--help"],
-             ["benchmark", "--help"]):
+             ["benchmark", "--help"], ["train", "--help"], ["convert", "--help"],
+             ["publish", "--help"], ["preview", "--help"], ["import-npz", "--help"],
+             ["finalize", "--help"]):
     try:
         main(argv)
     except SystemExit as exc:

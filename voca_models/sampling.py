@@ -18,9 +18,9 @@ from collections.abc import Mapping
 
 import torch
 
-__all__ = ["SAMPLING_MODES", "frame_indices", "sample_frames"]
+from .configs import SAMPLING_MODES
 
-SAMPLING_MODES = ("uniform", "random")
+__all__ = ["SAMPLING_MODES", "frame_indices", "sample_frames"]
 
 
 def frame_indices(

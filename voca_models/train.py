@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import functools
 import json
 import logging
@@ -27,7 +26,6 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -50,7 +48,8 @@ from .losses import reduce_terms
 from .models import build, make_config, model_class
 from .models.base import AUTO, AUTO_FEATURES
 from .predict import VIDEO_TOP_K, predict
-from .sampling import SAMPLING_MODES, sample_frames
+from .configs import TrainConfig
+from .sampling import sample_frames
 
 log = logging.getLogger(__name__)
 
@@ -76,67 +75,6 @@ RUNTIME_OPTIONS = (
 )
 
 
-@dataclass
-class TrainConfig:
-    """Training options (the ``--flags`` of ``voca train``)."""
-
-    # defaults chosen by benchmarks/defaults.py (docs/models.md, "Default configuration")
-    epochs: int = 40
-    batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    scheduler: str = "cosine"  # cosine | plateau | constant
-    warmup_epochs: float = 1.0  # linear warmup (cosine scheduler)
-    min_lr_ratio: float = 0.01  # cosine floor, as a fraction of lr
-    plateau_factor: float = 0.5
-    plateau_patience: int = 2
-    grad_clip: float = 1.0  # max gradient norm; 0 disables
-    patience: int = 10  # early stopping: epochs without dev improvement; 0 disables
-    seed: int = 0
-    amp: bool = True  # mixed precision, CUDA only
-    window: int = 512  # frames per training window (random crop) and per inference window
-    train_split: str | None = None  # default: train / trainset / training
-    dev_split: str | None = None  # default: dev / val / valset / validation
-    balanced: bool = False  # sample real and fake videos equally often
-    num_workers: int = 0
-    max_videos: int | None = None  # per split, for quick runs
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    eval_batch_size: int | None = None
-    progress: bool = True
-    stop_after: int | None = None  # stop this invocation after N more epochs (resume later)
-    frames_per_video: int = 0  # > 0: the model sees N frames of each window (video-level models)
-    frame_sampling: str = "uniform"  # uniform | random (training; predict samples uniformly)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "TrainConfig":
-        data = dict(data or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}; valid: {sorted(names)}")
-        cfg = cls(**data)
-        if cfg.scheduler not in ("cosine", "plateau", "constant"):
-            raise ValueError(
-                f"scheduler must be cosine, plateau or constant, got {cfg.scheduler!r}"
-            )
-        if cfg.frame_sampling not in SAMPLING_MODES:
-            raise ValueError(
-                f"frame_sampling must be one of {', '.join(SAMPLING_MODES)}, got {cfg.frame_sampling!r}"
-            )
-        if int(cfg.frames_per_video) < 0:
-            raise ValueError(f"frames_per_video must be >= 0 (0: every frame), got {cfg.frames_per_video}")
-        for name in ("epochs", "batch_size", "window"):
-            if int(getattr(cfg, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-        if cfg.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {cfg.lr}")
-        return cfg
-
-
-# --------------------------------------------------------------------------- small pieces
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from pathlib import Path as _Path  # noqa: E402
 
 sys.path.insert(0, str(_Path(__file__).parent))
 
-from extract_fixtures import TINY, assert_stores_equal, make_synth, tiny_config
+from extract_fixtures import assert_stores_equal, make_synth, tiny_config
 
 from voca_data.store import schema
 from voca_data.extract import ExtractConfig, extract

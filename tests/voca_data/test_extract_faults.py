@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import zarr
 
-import sys  # noqa: E402
 from pathlib import Path as _Path  # noqa: E402
 
 sys.path.insert(0, str(_Path(__file__).parent))

@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path as _Path
 
-import numpy as np
 import pytest
 import zarr
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
 
 import sys  # noqa: E402
 from pathlib import Path as _Path  # noqa: E402

@@ -14,7 +14,7 @@ import voca_data
 from voca_data.store import schema
 from voca_data.store.reader import IncompleteStoreWarning, StoreError
 from voca_data.testing import random_store
-from voca_data.testing import fill_block_random, random_records, random_store
+from voca_data.testing import fill_block_random, random_records
 from voca_data.store.writer import StoreWriter, init
 
 

@@ -88,13 +88,12 @@ ALIASES = {"window": ["--max-frames", "--max_frames"]}
 def _fields() -> tuple[
     dict[str, dataclasses.Field], dict[str, dataclasses.Field], dict[str, list[str]]
 ]:
-    from voca_models.models import MODELS
-    from voca_models.train import TrainConfig
+    from voca_models.configs import CONFIGS, TrainConfig  # no torch: help stays fast
 
     model_fields: dict[str, dataclasses.Field] = {}
     owners: dict[str, list[str]] = {}
-    for name, cls in sorted(MODELS.items()):
-        for f in dataclasses.fields(cls.config_class):
+    for name, config_class in sorted(CONFIGS.items()):
+        for f in dataclasses.fields(config_class):
             if f.name in _SKIP:
                 continue
             model_fields.setdefault(f.name, f)
@@ -162,9 +161,9 @@ def _add(group: Any, prefix: str, f: dataclasses.Field, help_text: str) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from voca_models.models import list_models
+    from voca_models.configs import CONFIGS
 
-    parser.add_argument("model", choices=list_models(), help="model to train")
+    parser.add_argument("model", choices=sorted(CONFIGS), help="model to train")
     parser.add_argument("store", help="a finalized store: a path or a URL (http(s)://, s3:// ...)")
     parser.add_argument(
         "--out",

@@ -10,78 +10,14 @@ extras. Outputs on valid frames never depend on the content of padded frames.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import ClassVar, Mapping
 
 import torch
 from torch import Tensor, nn
 
 from ..losses import Term
 
-VECTOR_FEATURES = ("visual", "audio")
-
-#: ``features = ("auto",)`` (the default): :func:`voca_models.train` replaces it with those of
-#: these per-frame variables that the store has and fills (see ``voca_models.train.auto_features``)
-AUTO = "auto"
-AUTO_FEATURES = ("visual", "audio", "av_similarity", "visual_similarity")
-
-
-@dataclass
-class ModelConfig:
-    """Fields every model config has. ``visual_dim``/``audio_dim`` come from the store."""
-
-    visual_dim: int = 0
-    audio_dim: int = 0
-    # "auto": resolved against the store by train(); a model built without a store reads
-    # visual and audio
-    features: tuple[str, ...] = (AUTO,)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(names))
-        if unknown:
-            raise ValueError(
-                f"{cls.__name__}: unknown option(s) {unknown}; valid options are {sorted(names)}"
-            )
-        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**kw)
-
-    def feature_dim(self, name: str) -> int:
-        if name == "visual":
-            return int(self.visual_dim)
-        if name == "audio":
-            return int(self.audio_dim)
-        return 1  # scalar per-frame features (av_similarity, visual_similarity, face_score)
-
-    def resolve_without_store(self) -> None:
-        """Replace ``features = ("auto",)`` by ``("visual", "audio")`` (what a model built without a
-        store reads); :func:`voca_models.train` resolves it against the store instead."""
-        feats = (self.features,) if isinstance(self.features, str) else tuple(self.features)
-        if AUTO in feats:
-            if feats != (AUTO,):
-                raise ValueError(f"features {feats}: 'auto' stands alone (it picks the features)")
-            feats = VECTOR_FEATURES
-        self.features = feats
-
-    def check(self, required: tuple[str, ...] = ()) -> None:
-        self.resolve_without_store()
-        feats = tuple(self.features)
-        if len(set(feats)) != len(feats):
-            raise ValueError(f"features {feats} lists a feature twice")
-        for name in required:
-            if name not in feats:
-                raise ValueError(f"this model needs the {name!r} feature; features={feats}")
-        for name in feats:
-            if name in VECTOR_FEATURES and self.feature_dim(name) <= 0:
-                raise ValueError(
-                    f"{name}_dim must be set (> 0) when {name!r} is a feature; it comes from the store"
-                )
+from ..configs import AUTO, AUTO_FEATURES, VECTOR_FEATURES, ModelConfig  # noqa: F401 (re-exported)
 
 
 class VideoModel(nn.Module):

@@ -25,7 +25,6 @@ torch.Size([2])
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping
 
 import torch
@@ -33,36 +32,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..losses import Term, bce_sum, focal_sum, masked_max, masked_mean
+from ..configs import CovFusionConfig
 from .base import (
     FeatureProjection,
-    ModelConfig,
     VideoModel,
     frame_targets,
     video_targets,
     zero_padding,
 )
-
-
-@dataclass
-class CovFusionConfig(ModelConfig):
-    """Options of ``covfusion``. Scalar extras in ``features`` (e.g. ``av_similarity``) join the
-    audio branch's per-frame input."""
-
-    k: int = 64  # defaults chosen by benchmarks/defaults.py
-    d_model: int = 128
-    hidden: int = 256
-    channels: int = 16
-    alpha: float = -1.0  # weight of cos(visual branch, audio branch) in the score
-    dropout: float = 0.2
-    pos_weight: float = 1.0  # video BCE positive weight; -1: n_real/n_fake train videos
-    use_focal: bool = False
-    focal_alpha: float = 0.25
-    focal_gamma: float = 2.0
-    # per-frame logits from the per-frame audio branch and a visual projection, trained on the
-    # frame labels; train() turns it off on stores without fake periods
-    frame_head: bool = True
-    frame_pos_weight: float = -1.0  # frame BCE positive weight (frame_head); -1: automatic
-    frame_loss_weight: float = 1.0
 
 
 def top_energy_covariance(visual: Tensor, mask: Tensor, k: int) -> Tensor:

@@ -22,7 +22,6 @@ torch.Size([2, 10])
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping
 
 import torch
@@ -30,8 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..losses import Term, bce_sum, focal_sum, masked_max, masked_mean, mse_sum, smoothness_sum
+from ..configs import LocalizerConfig
 from .base import (
-    ModelConfig,
     SinusoidalPosition,
     VideoModel,
     frame_inputs,
@@ -39,29 +38,6 @@ from .base import (
     video_targets,
     zero_padding,
 )
-
-
-@dataclass
-class LocalizerConfig(ModelConfig):
-    """Options of the ``localizer`` (names follow the LAV-DF localisation scripts' flags)."""
-
-    d_model: int = 128  # defaults chosen by benchmarks/defaults.py
-    num_layers: int = 2
-    nhead: int = 8
-    dim_feedforward: int = 0  # 0: 2 × d_model
-    dropout: float = 0.1
-    no_cross_attn: bool = False
-    no_video_head: bool = False
-    no_similarity: bool = False
-    pos_weight: float = (
-        -1.0
-    )  # frame BCE positive weight; -1: n_real/n_fake frames of the train split
-    use_focal: bool = False
-    focal_alpha: float = 0.25
-    focal_gamma: float = 2.0
-    video_loss_weight: float = 0.3  # α
-    smooth_loss_weight: float = 0.1  # β
-    similarity_loss_weight: float = 0.2  # γ
 
 
 class CrossModal(nn.Module):

@@ -25,7 +25,6 @@ torch.Size([2])
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping
 
 import torch
@@ -33,35 +32,15 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..losses import Term, bce_sum, focal_sum
+from ..configs import LSTMConfig
 from .base import (
     FeatureProjection,
-    ModelConfig,
     VideoModel,
     frame_targets,
     lengths_of,
     video_targets,
     zero_padding,
 )
-
-
-@dataclass
-class LSTMConfig(ModelConfig):
-    """Options of the ``lstm`` model. ``features`` may be ``("visual",)``, ``("audio",)`` or both,
-    plus scalar per-frame features such as ``av_similarity``."""
-
-    hidden: int = 128  # defaults chosen by benchmarks/defaults.py
-    num_layers: int = 1
-    nhead: int = 4
-    dropout: float = 0.2
-    # per-frame logits trained on the frame labels (dense supervision: on small data the video
-    # score follows the frames); train() turns it off on stores without fake periods
-    frame_head: bool = True
-    pos_weight: float = 1.0  # video BCE positive weight; -1: n_real/n_fake train videos
-    frame_pos_weight: float = -1.0  # frame BCE positive weight (frame_head); -1: automatic
-    frame_loss_weight: float = 1.0
-    use_focal: bool = False
-    focal_alpha: float = 0.25
-    focal_gamma: float = 2.0
 
 
 class LSTMClassifier(VideoModel):
