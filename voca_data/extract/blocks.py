@@ -23,7 +23,7 @@ import numpy as np
 
 from ..store import schema
 from .config import ExtractConfig
-from .encode import cosine_to_previous
+from .encode import cosine_to_previous, take_batch
 from .models import audio_encoder, visual_encoder
 from .prepare import prepare_video as _prepare
 
@@ -73,18 +73,7 @@ def extract_block(store: str | os.PathLike, block: int, root: str | os.PathLike,
 
     def run_batch(n: int) -> None:
         nonlocal buffered
-        parts, taken = [], 0
-        spans: list[tuple[int, int, int]] = []
-        while taken < n:
-            k, start, crops = buffer[0]
-            use = min(len(crops), n - taken)
-            parts.append(crops[:use])
-            spans.append((k, start, use))
-            if use == len(crops):
-                buffer.pop(0)
-            else:
-                buffer[0] = (k, start + use, crops[use:])
-            taken += use
+        parts, spans = take_batch(buffer, n)
         t = time.perf_counter()
         emb = np.asarray(venc.encode(np.concatenate(parts) if len(parts) > 1 else parts[0]),
                          np.float32)

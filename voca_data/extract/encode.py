@@ -38,6 +38,32 @@ def cosine_to_previous(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def take_batch(buffer: list[tuple[int, int, Any]], n: int
+               ) -> tuple[list[Any], list[tuple[int, int, int]]]:
+    """Take the next ``n`` crops from ``buffer`` (``(video k, first frame, crops)`` entries, in
+    order; consumed entries are removed, a partly used one is cut): the crop arrays to concatenate
+    and ``(k, first frame, count)`` spans saying where their embeddings go. The synchronous path
+    and the pipeline fill batches with it, so both batch the same frames together.
+
+    >>> take_batch([(0, 0, "abc"), (1, 0, "de")], 4)
+    (['abc', 'd'], [(0, 0, 3), (1, 0, 1)])
+    """
+    parts: list[Any] = []
+    spans: list[tuple[int, int, int]] = []
+    taken = 0
+    while taken < n:
+        k, start, crops = buffer[0]
+        use = min(len(crops), n - taken)
+        parts.append(crops[:use])
+        spans.append((k, start, use))
+        if use == len(crops):
+            buffer.pop(0)
+        else:
+            buffer[0] = (k, start + use, crops[use:])
+        taken += use
+    return parts, spans
+
+
 class BlockAssembler:
     """The arrays of one block, filled video by video (in order) by one encoder.
 
@@ -122,23 +148,11 @@ class BlockAssembler:
         self.release(k)
 
     def _run_batch(self, n: int) -> None:
-        parts, taken = [], 0
-        spans: list[tuple[int, int, int]] = []
-        buffer = self.buffer
-        while taken < n:
-            k, start, crops = buffer[0]
-            use = min(len(crops), n - taken)
-            parts.append(crops[:use])
-            spans.append((k, start, use))
-            if use == len(crops):
-                buffer.pop(0)
-            else:
-                buffer[0] = (k, start + use, crops[use:])
-            taken += use
+        parts, spans = take_batch(self.buffer, n)
         t = time.perf_counter()
         batch = np.concatenate(parts) if len(parts) > 1 else parts[0]
         emb = np.asarray(self.venc.encode(batch), np.float32)
-        del batch, parts, crops  # drop views of shared memory before it is released
+        del batch, parts  # drop views of shared memory before it is released
         self.timing["visual_seconds"] = self.timing.get("visual_seconds", 0.0) \
             + time.perf_counter() - t
         self.buffered -= n

@@ -27,7 +27,7 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from . import schema
-from .handle import SPLIT_ALIASES, Store
+from .handle import Store, resolve_split
 
 __all__ = ["VocaAccessor", "VocaBackendEntrypoint"]
 
@@ -74,15 +74,8 @@ class VocaAccessor:
 
     def resolve_split(self, role: str, name: str | None = None) -> str | None:
         """The split for ``role`` (train/dev/test) with the aliases of :data:`SPLIT_ALIASES`."""
-        names = self.split_names
-        if name:
-            if name in names:
-                return name
-            for alias in SPLIT_ALIASES.get(name, ()):
-                if alias in names:
-                    return alias
-            raise ValueError(f"no split {name!r} for {role}; the splits are {names}")
-        return next((a for a in SPLIT_ALIASES.get(role, (role,)) if a in names), None)
+        return resolve_split(self.split_names, role, name,
+                             where=str(self._ds.attrs.get("source", "the dataset")))
 
     def split(self, role_or_name: str) -> xr.Dataset:
         """The videos of a split, by name or role (``ds.voca.split("dev")`` on a ``val`` store)."""

@@ -408,20 +408,7 @@ class Store:
         >>> Store.open("ffdv.zarr").resolve_split("dev")              # doctest: +SKIP
         'valset'
         """
-        names = self.split_names
-        if name:
-            if name in names:
-                return name
-            # a role name given as the split (``--split dev`` on a store with ``valset``)
-            for alias in SPLIT_ALIASES.get(name, ()):
-                if alias in names:
-                    return alias
-            raise ValueError(f"{self.url}: no split {name!r} for {role}; the store's splits are "
-                             f"{names}")
-        for alias in SPLIT_ALIASES.get(role, (role,)):
-            if alias in names:
-                return alias
-        return None
+        return resolve_split(self.split_names, role, name, where=self.url)
 
     def select(self, split: str | Sequence[str] | None = None) -> np.ndarray:
         """Boolean mask of videos in ``split`` (a name, a list of names, or ``None``: all);
@@ -583,6 +570,26 @@ class Store:
     def __repr__(self) -> str:
         return (f"Store({self.url!r}, {self.n_videos} videos, splits {self.split_names}, "
                 f"{'complete' if self.complete else 'incomplete'})")
+
+
+def resolve_split(names: Sequence[str], role: str, name: str | None = None,
+                  where: str = "the store") -> str | None:
+    """The split of ``names`` to use for ``role`` (train/dev/test): ``name`` if given (or, for a
+    role name given as the split, e.g. ``dev`` on a store with ``valset``, its first alias
+    present), else the first alias of ``role`` present; ``None`` when there is none.
+
+    >>> resolve_split(["trainset", "valset"], "dev")
+    'valset'
+    """
+    if name:
+        if name in names:
+            return name
+        for alias in SPLIT_ALIASES.get(name, ()):
+            if alias in names:
+                return alias
+        raise ValueError(f"{where}: no split {name!r} for {role}; the store's splits are "
+                         f"{sorted(names)}")
+    return next((a for a in SPLIT_ALIASES.get(role, (role,)) if a in names), None)
 
 
 def _incomplete_message(where: str, pending: int, failed: int, total: int, complete: bool) -> str:
