@@ -155,10 +155,10 @@ def choose_video_score(metrics: Mapping[str, float]) -> str:
     return "frames" if not math.isfinite(head) or frames >= head else "head"
 
 
-def _has_values(ds: Any, name: str, idx: np.ndarray, n_frames: np.ndarray) -> bool:
+def _has_values(store: Any, name: str, idx: np.ndarray) -> bool:
     for i in idx[:3]:
-        n = int(n_frames[i])
-        values = np.asarray(ds[name].isel(video=int(i), frame=slice(0, n)).values, np.float32)
+        # through the Store handle: a failed read names the store, array, video and chunk
+        values = np.asarray(store.read(int(i), [name])[name], np.float32)
         if np.isfinite(values).any():
             return True
     return False
@@ -174,15 +174,12 @@ def auto_features(info: StoreInfo, split: str) -> tuple[str, ...]:
     >>> auto_features(StoreInfo.load("lavdf.zarr"), "train")          # doctest: +SKIP
     ('visual', 'audio', 'av_similarity', 'visual_similarity')
     """
-    import voca_data
-
     idx = info.usable(split)
-    ds = voca_data.open(info.path, warn_incomplete=False)
     out = []
     for name in AUTO_FEATURES:
         if name not in info.frame_variables or info.feature_dims.get(name, 0) <= 0:
             continue
-        if _has_values(ds, name, idx, info.n_frames):
+        if _has_values(info.store, name, idx):
             out.append(name)
         else:
             log.warning(

@@ -72,7 +72,7 @@ def test_cpu_worker_killed_mid_video_is_redone(dataset, tmp_path):
         while time.time() < deadline and not killed:
             workers = [p for p in mp.active_children() if p.name == "voca-cpu-worker"]
             if workers:
-                time.sleep(1.5)  # the workers are up and busy with their first videos
+                time.sleep(0.4)  # the workers are up (imports ~0.3 s) and taking their first videos
                 for p in workers:
                     if p.is_alive():
                         os.kill(p.pid, signal.SIGKILL)
