@@ -29,11 +29,11 @@ Progress bars go to stderr. On a terminal they redraw in place; when stderr is a
 (`make demo > log 2>&1`, CI) each bar writes whole lines: its first state, at most one line every
 10 seconds, and its final state.
 
-`voca --help` and `voca COMMAND --help` import only the command asked for, never torch (except
-`voca train --help`, whose options are generated from the model configs); a test checks this.
-Median of 5 runs on 2026-11-30 00:19 UTC, load average 9.3 on 2 cores shared with four other
-jobs (so slower than on a quiet machine): `voca --help` 0.25 s, `voca info --help` 0.17 s,
-`voca extract --help` 0.43 s, `voca evaluate --help` 0.25 s; `voca train --help` 4.7 s.
+`voca --help` and `voca COMMAND --help` import only the command asked for, never torch (`voca
+train --help` builds its flags from the torch-free `voca_models.configs`); a test checks this.
+Median of 5 runs on 2026-11-30 01:57 UTC, load average 0.3 on this 2-core machine: `voca --help`
+0.09 s, `voca info --help` 0.08 s, `voca extract --help` 0.19 s, `voca train --help` 0.09 s,
+`voca evaluate --help` 0.08 s.
 
 ## Errors and exit codes
 

@@ -10,12 +10,12 @@ extras. Outputs on valid frames never depend on the content of padded frames.
 
 from __future__ import annotations
 
-from typing import ClassVar, Mapping
+from typing import Any, ClassVar, Mapping
 
 import torch
 from torch import Tensor, nn
 
-from ..losses import Term
+from ..losses import Term, bce_sum, focal_sum
 
 from ..configs import AUTO, AUTO_FEATURES, VECTOR_FEATURES, ModelConfig  # noqa: F401 (re-exported)
 
@@ -103,6 +103,18 @@ def frame_targets(batch: Mapping[str, Tensor], mask: Tensor) -> tuple[Tensor, Te
     """Frame labels as floats and where they are known (valid frame, label 0/1)."""
     lab = batch["frame_label"]
     return lab.float().clamp(0, 1), mask & ((lab == 0) | (lab == 1))
+
+
+def classification_term(logits: Tensor, target: Tensor, valid: Tensor, config: Any,
+                        pos_weight: float, weight: float = 1.0) -> Term:
+    """The loss term of a binary head: focal (``config.use_focal``, ``config.focal_alpha`` /
+    ``focal_gamma``) or BCE with ``pos_weight`` (an automatic, negative one not yet resolved
+    counts as 1), on the ``valid`` entries, weighted ``weight``."""
+    if config.use_focal:
+        part = focal_sum(logits, target, valid, config.focal_alpha, config.focal_gamma)
+    else:
+        part = bce_sum(logits, target, valid, max(pos_weight, 0.0) or 1.0)
+    return Term(weight, *part)
 
 
 class SinusoidalPosition(nn.Module):

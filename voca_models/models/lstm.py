@@ -31,9 +31,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..losses import Term, bce_sum, focal_sum
+from ..losses import Term
 from ..configs import LSTMConfig
 from .base import (
+    classification_term,
     FeatureProjection,
     VideoModel,
     frame_targets,
@@ -108,26 +109,9 @@ class LSTMClassifier(VideoModel):
     def loss_terms(self, batch: Mapping[str, Tensor], out: Mapping[str, Tensor]) -> dict[str, Term]:
         c = self.config
         vt, vvalid = video_targets(batch)
-        if c.use_focal:
-            terms = {
-                "video": Term(
-                    1.0, *focal_sum(out["video_logit"], vt, vvalid, c.focal_alpha, c.focal_gamma)
-                )
-            }
-        else:
-            terms = {
-                "video": Term(
-                    1.0, *bce_sum(out["video_logit"], vt, vvalid, max(c.pos_weight, 0.0) or 1.0)
-                )
-            }
+        terms = {"video": classification_term(out["video_logit"], vt, vvalid, c, c.pos_weight)}
         if self.frame_out is not None and c.frame_loss_weight:
-            mask = batch["mask"].bool()
-            target, valid = frame_targets(batch, mask)
-            if c.use_focal:
-                part = focal_sum(out["frame_logits"], target, valid, c.focal_alpha, c.focal_gamma)
-            else:
-                part = bce_sum(
-                    out["frame_logits"], target, valid, max(c.frame_pos_weight, 0.0) or 1.0
-                )
-            terms["frame"] = Term(c.frame_loss_weight, *part)
+            target, valid = frame_targets(batch, batch["mask"].bool())
+            terms["frame"] = classification_term(out["frame_logits"], target, valid, c,
+                                                 c.frame_pos_weight, c.frame_loss_weight)
         return terms
