@@ -152,21 +152,12 @@ def parts(root: Path, arch_size: int, detect_every: int, max_sides: list[int], v
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    from voca_data.extract.pipeline import _SINGLE_THREAD_ENV
+    from voca_data.extract.pipeline import single_threaded_env
 
     paths = [r.path for r in _records(root)[:videos]]
-    saved = {k: os.environ.get(k) for k in _SINGLE_THREAD_ENV}
-    os.environ.update(_SINGLE_THREAD_ENV)
-    try:
-        with cf.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-            res = pool.submit(_parts_child, str(root), paths, arch_size, detect_every, max_sides,
-                              100000).result()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with single_threaded_env(), cf.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        res = pool.submit(_parts_child, str(root), paths, arch_size, detect_every, max_sides,
+                          100000).result()
     n = max(1, res["frames"])
     per = {"decode_ms": 1e3 * res["decode"] / n, "crop_ms": 1e3 * res["track_crop"] / n}
     for m in max_sides:

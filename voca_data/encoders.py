@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,15 @@ def _load_state_dict(path: Path) -> tuple[dict, dict]:
 
 # --------------------------------------------------------------------------- visual
 
+def _weights_unavailable(what: str, exc: BaseException) -> FileNotFoundError:
+    """The error for hub weights that could not be had, saying why and what to do."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    why = ("HF_HUB_OFFLINE is set and they are not in the Hugging Face cache"
+           if offline else "they could not be downloaded")
+    return FileNotFoundError(f"{what}: {why} ({type(exc).__name__}: {exc}). Download them once "
+                             "online (or copy the HF cache), or pass a local file as weights")
+
+
 class VisualEncoder:
     """An open_clip image tower that embeds (N, H, W, 3) uint8 RGB crops.
 
@@ -166,17 +176,7 @@ class VisualEncoder:
         if arch not in open_clip.list_models():
             raise ValueError(f"unknown open_clip architecture {arch!r}; see "
                              "voca_data.encoders.list_visual_architectures()")
-        self.arch = arch
-        self.name = arch
-        self.weights = None if weights in (None, "", "none", "random") else str(weights)
-        self.device = _resolve_device(device)
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
-        self.normalize = bool(normalize)
-        self.cache_dir = None if cache_dir is None else str(cache_dir)
-        self.pretrained = False
-        self.weights_sha256: str | None = None
-        self.weights_source = "random init"
+        self._init_settings(arch, weights, device, batch_size, seed, normalize, cache_dir)
 
         tags = set(open_clip.list_pretrained_tags_by_model(arch))
         if self.weights is None:
@@ -217,6 +217,22 @@ class VisualEncoder:
             probe = torch.zeros(1, 3, self.image_size, self.image_size, device=self.device)
             self.dim = int(self.model(probe).shape[-1])
 
+    def _init_settings(self, arch: str, weights: str | None, device: str, batch_size: int,
+                       seed: int, normalize: bool, cache_dir: str | None) -> None:
+        """The construction settings (:meth:`spec`) and the provenance of random weights, before
+        any weights are loaded (every visual encoder class starts here)."""
+        self.arch = arch
+        self.name = arch
+        self.weights = None if weights in (None, "", "none", "random") else str(weights)
+        self.device = _resolve_device(device)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.normalize = bool(normalize)
+        self.cache_dir = None if cache_dir is None else str(cache_dir)
+        self.pretrained = False
+        self.weights_sha256: str | None = None
+        self.weights_source = "random init"
+
     @staticmethod
     def _load_into(model, state: dict, path: Path) -> None:
         state = {k.removeprefix("module."): v for k, v in state.items()}
@@ -236,15 +252,7 @@ class VisualEncoder:
             ckpt = download_pretrained(get_pretrained_cfg(arch, tag), cache_dir=cache_dir)
             model = open_clip.create_model(arch, pretrained=tag, cache_dir=cache_dir)
         except Exception as e:
-            import os
-
-            offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-            why = ("HF_HUB_OFFLINE is set and they are not in the Hugging Face cache"
-                   if offline else "they could not be downloaded")
-            raise FileNotFoundError(
-                f"open_clip weights {arch}/{tag}: {why} ({type(e).__name__}: {e}). Download "
-                "them once online (or copy the HF cache), or pass a local file as weights"
-            ) from e
+            raise _weights_unavailable(f"open_clip weights {arch}/{tag}", e) from e
         return model, ckpt
 
     def spec(self) -> dict[str, Any]:
@@ -332,17 +340,8 @@ class TimmVisualEncoder(VisualEncoder):
         name = arch.removeprefix(TIMM_PREFIX)
         if not timm.list_models(name.split(".")[0]):
             raise ValueError(f"unknown timm model {name!r}; see timm.list_models()")
-        self.arch = TIMM_PREFIX + name
-        self.name = self.arch
-        self.weights = None if weights in (None, "", "none", "random") else str(weights)
-        self.device = _resolve_device(device)
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
-        self.normalize = bool(normalize)
-        self.cache_dir = None if cache_dir is None else str(cache_dir)
-        self.pretrained = False
-        self.weights_sha256: str | None = None
-        self.weights_source = "random init"
+        self._init_settings(TIMM_PREFIX + name, weights, device, batch_size, seed, normalize,
+                            cache_dir)
         if self.weights is None:
             with _seeded(self.seed):
                 model = timm.create_model(name, pretrained=False, num_classes=0)
@@ -373,14 +372,7 @@ class TimmVisualEncoder(VisualEncoder):
                 model = timm.create_model(full, pretrained=True, num_classes=0,
                                           cache_dir=self.cache_dir)
             except Exception as e:
-                import os
-
-                offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-                why = ("HF_HUB_OFFLINE is set and they are not in the Hugging Face cache"
-                       if offline else "they could not be downloaded")
-                raise FileNotFoundError(
-                    f"timm weights {full}: {why} ({type(e).__name__}: {e}). Download them once "
-                    "online (or copy the HF cache), or pass a local file as weights") from e
+                raise _weights_unavailable(f"timm weights {full}", e) from e
             self.weights_source = f"timm:{model.pretrained_cfg.get('hf_hub_id') or full}"
             self.pretrained = True
         self.model = model.to(self.device).eval()

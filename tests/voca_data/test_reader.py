@@ -144,7 +144,7 @@ def test_extraction_leaves_dask_default_scheduler_alone(tmp_path):
     (a later ``open(..., chunks="shard")`` computation would fail)."""
     import dask
 
-    from voca_data.extract import _scheduler
+    from voca_data.extract.schedule import _scheduler
 
     before = dask.config.get("scheduler", None)
     with _scheduler("threads", 1) as client:

@@ -21,7 +21,7 @@ from .create import SettingsMismatch, extract, finalize_store
 from .encode import cosine_to_previous
 from .models import audio_encoder, visual_encoder
 from .pipeline import default_cpu_workers, run_pipeline
-from .schedule import SCHEDULERS, _scheduler, extract_blocks
+from .schedule import SCHEDULERS, extract_blocks
 
 __all__ = ["ExtractConfig", "extract", "extract_block", "extract_blocks", "finalize_store",
            "resolve_device", "cosine_to_previous", "run_pipeline", "default_cpu_workers",

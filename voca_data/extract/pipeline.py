@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing import shared_memory
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -54,6 +54,22 @@ _SINGLE_THREAD_ENV = {name: "1" for name in (
     "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS", "OPENCV_FOR_THREADS_NUM")}
 _MAX_DEATHS = 2  # a video that kills this many workers becomes a failed record
+
+
+@contextlib.contextmanager
+def single_threaded_env() -> Iterator[None]:
+    """Set :data:`_SINGLE_THREAD_ENV` while a child process starts (a spawned child reads it at
+    import: OpenCV, torch and BLAS stay single-threaded), then restore the parent's values."""
+    saved = {k: os.environ.get(k) for k in _SINGLE_THREAD_ENV}
+    os.environ.update(_SINGLE_THREAD_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def default_cpu_workers() -> int:
@@ -154,16 +170,8 @@ class _CpuStage:
         parent, child = self.ctx.Pipe()
         process = self.ctx.Process(target=_worker_main, args=(child, *self.args), daemon=True,
                                    name="voca-cpu-worker")
-        saved = {k: os.environ.get(k) for k in _SINGLE_THREAD_ENV}
-        os.environ.update(_SINGLE_THREAD_ENV)
-        try:
+        with single_threaded_env():
             process.start()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         child.close()
         return _Worker(process, parent)
 
