@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from .devices import resolve_device
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -89,14 +91,6 @@ def _seeded(seed: int):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         yield
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 class UnsafeWeightsError(ValueError):
@@ -224,7 +218,7 @@ class VisualEncoder:
         self.arch = arch
         self.name = arch
         self.weights = None if weights in (None, "", "none", "random") else str(weights)
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.normalize = bool(normalize)
@@ -458,7 +452,7 @@ class AudioEncoder:
                              f"{', '.join(AUDIO_ENCODERS)}")
         self.name = name
         self.weights_dir = None if weights_dir is None else str(weights_dir)
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.seed = int(seed)
         self.chunk_seconds = float(chunk_seconds)
         self.requested_pretrained = pretrained

@@ -216,10 +216,9 @@ def infer(
     """
     import voca_models
 
-    if device == "auto":
-        import torch
+    from voca_data.devices import resolve_device
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     model, meta = voca_models.load_checkpoint(checkpoint, map_location=device)
     import voca_data
 

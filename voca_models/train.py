@@ -216,9 +216,9 @@ def _lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
 
 
 def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
-    if cfg.device == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
+    from voca_data.devices import resolve_device
+
+    return torch.device(resolve_device(cfg.device, index=local_rank))
 
 
 class _Dist:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..devices import resolve_device
 from ..store import schema
 
 __all__ = ["ExtractConfig", "resolve_device"]
@@ -162,18 +163,3 @@ class ExtractConfig:
         kwargs = {k: v for k, v in settings.items() if k in names}
         kwargs.update(overrides)
         return cls(**kwargs)
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without a GPU is an error.
-
-    >>> resolve_device("cpu")
-    'cpu'
-    """
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but torch sees no CUDA device; use --device cpu")
-    return device
