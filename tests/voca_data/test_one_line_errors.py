@@ -125,3 +125,29 @@ def test_defect8_disk_full_is_one_line(tmp_path):
     assert lines == ["voca convert: error: [Errno 27] File too large [-v shows the traceback]"], \
         proc.stderr
     assert not out.exists()
+
+
+def test_defect8_disk_full_writing_hdf5_is_one_line(tmp_path):
+    """The HDF5 direction: h5py reports a failed write (EFBIG here, ENOSPC on a full disk) only
+    while freeing its objects and then crashed the process with SIGSEGV; now the HDF5 writer runs in
+    a child process, the run ends with one line and exit 3, and no partial file is left."""
+    import resource
+    import signal
+    import subprocess
+
+    from voca_data.testing import random_store
+
+    store = random_store(tmp_path / "r.zarr", n_videos=24, visual_dim=128, audio_dim=64, seed=0)
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, 256 << 10))
+
+    out = tmp_path / "o.h5"
+    proc = subprocess.run([sys.executable, "-m", "voca_data", "-q", "convert", str(store), str(out)],
+                          preexec_fn=limit, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines == [f"voca convert: error: [Errno 27] File too large: '{out}' "
+                     "[-v shows the traceback]"], proc.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.zarr"]  # nothing half written

@@ -212,6 +212,71 @@ def _zarr_to_hdf5(src: Path, out: Path, progress: bool) -> None:
     tmp.rename(out)
 
 
+def _child_zarr_to_hdf5() -> None:
+    """``python -c`` body of :func:`_isolated_zarr_to_hdf5`'s child: arguments as JSON on stdin,
+    the outcome as one JSON line on stdout."""
+    import sys
+
+    args = json.loads(sys.stdin.read())
+    out = sys.stdout
+    failures: list[BaseException] = []
+
+    def report(exc: BaseException | None) -> None:
+        if exc is None:
+            doc: dict[str, Any] = {"ok": True}
+        else:
+            doc = {"ok": False, "type": type(exc).__name__, "message": str(exc),
+                   "errno": getattr(exc, "errno", None) if isinstance(exc, OSError) else None}
+        out.write(json.dumps(doc) + "\n")
+        out.flush()
+
+    def unraisable(hook: Any) -> None:  # h5py reports failed chunk flushes here, not as raises
+        failures.append(hook.exc_value)
+
+    sys.unraisablehook = unraisable
+    sys.excepthook = lambda *exc: failures.append(exc[1])  # (Cython prints them through it)
+    try:
+        _zarr_to_hdf5(Path(args["src"]), Path(args["out"]), bool(args["progress"]))
+        first = next((f for f in failures if isinstance(f, OSError)), None)
+        report(first)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        first = next((f for f in failures if isinstance(f, OSError)), None)
+        report(first if first is not None and not isinstance(exc, StoreError) else exc)
+    finally:
+        # skip the interpreter's teardown: h5py objects left in a failed state (a full disk)
+        # crash it with SIGSEGV when they are freed
+        os._exit(0)
+
+
+def _isolated_zarr_to_hdf5(src: Path, out: Path, progress: bool, shown: Path) -> None:
+    """:func:`_zarr_to_hdf5` in a child process, so that a failed write (a full disk, a file-size
+    limit) is one exception here, never HDF5's crash of this process, and the partial file is
+    removed. An I/O failure is raised as ``OSError(errno, strerror, SHOWN)``."""
+    import subprocess
+    import sys
+
+    code = "from voca_data.store.convert import _child_zarr_to_hdf5; _child_zarr_to_hdf5()"
+    request = json.dumps({"src": str(src), "out": str(out), "progress": progress})
+    proc = subprocess.run([sys.executable, "-c", code], input=request, stdout=subprocess.PIPE,
+                          text=True, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    doc = json.loads(lines[-1]) if lines else None
+    if doc is not None and doc["ok"] and proc.returncode == 0:
+        return
+    for partial in (out, out.with_name(out.name + ".partial")):
+        _remove(partial)
+    if doc is None:
+        raise RuntimeError(f"writing {shown} (HDF5) stopped: the writer process ended with exit "
+                           f"code {proc.returncode}; the partial output was removed")
+    if doc.get("errno"):
+        raise OSError(doc["errno"], os.strerror(doc["errno"]), str(shown))
+    if doc["type"] == "StoreError":
+        raise StoreError(doc["message"])
+    if doc["type"] == "KeyboardInterrupt":
+        raise KeyboardInterrupt
+    raise RuntimeError(f"writing {shown} (HDF5): {doc['type']}: {doc['message']}")
+
+
 # --------------------------------------------------------------------------- HDF5 -> Zarr
 def _hdf5_to_zarr(src: Path, out: Path, progress: bool) -> None:
     import h5netcdf
@@ -305,7 +370,7 @@ def convert(src: str | Path, out: str | Path, overwrite: bool = False, progress:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Consolidated metadata")
             if kind_in == "zarr":
-                _zarr_to_hdf5(src, staged, progress)
+                _isolated_zarr_to_hdf5(src, staged, progress, shown=out)
             else:
                 _hdf5_to_zarr(src, staged, progress)
         _swap_in(staged, out)
