@@ -124,6 +124,9 @@ def test_voca_info_table(tmp_path, capsys):
     assert run_command("info", [str(w.path)]) == 0
     out = capsys.readouterr().out
     assert "complete  NO  (5 ok, 1 failed, 3 pending of 9 videos)" in out
+    # ... and what to do about it, on the next line
+    assert "3 of 9 videos are still pending (not extracted yet: run the same `voca extract`" in out
+    assert "`voca extract --retry-failed` redoes them" in out
     assert "ViT-B-16, pretrained" in out and "wav2vec2, pretrained: false" in out
     status = StoreWriter(w.path).status()
     labels = np.array([r.label for r in recs])

@@ -50,6 +50,16 @@ def _table(rows: list[list[str]]) -> str:
 FAILED_LISTED = 10  # voca_data.commands.info repeats it (help imports nothing heavy)
 
 
+def _todo(info: Mapping[str, Any]) -> str:
+    """What to do about an incomplete store (the words of ``IncompleteStoreWarning``)."""
+    from .handle import _incomplete_message
+
+    counts = info["counts"]
+    message = _incomplete_message(str(info["store"]), counts["pending"], counts["failed"],
+                                  info["videos"], bool(info["complete"]))
+    return message.split(": ", 1)[1]
+
+
 def format_summary(info: Mapping[str, Any], failed_limit: int | None = FAILED_LISTED) -> str:
     """The text ``voca info`` prints for a :func:`summary` (failed videos with their reasons: the
     first ``failed_limit``, ``None`` for all)."""
@@ -62,6 +72,7 @@ def format_summary(info: Mapping[str, Any], failed_limit: int | None = FAILED_LI
          f"created {info.get('created') or '?'})"),
         (f"complete  {'yes' if info['complete'] else 'NO'}  ({counts['ok']} ok, "
          f"{counts['failed']} failed, {counts['pending']} pending of {info['videos']} videos)"),
+        *([f"          {_todo(info)}"] if not info["complete"] else []),
         f"dataset   {info.get('dataset') or '?'}",
         (f"frames    {info['frames_ok']:,} in ok videos; per video min {info['frames_min']}, max "
          f"{info['frames_max']}; frame dimension {info['frame_extent']} at {info.get('fps') or '?'} fps"),
