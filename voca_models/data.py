@@ -24,10 +24,7 @@ import voca_data
 
 log = logging.getLogger(__name__)
 
-__all__ = ["StoreInfo", "SPLIT_ALIASES", "make_dataset", "to_device"]
-
-#: split names looked for when a role's split is not given, in order (LAV-DF, FFDV, folder)
-SPLIT_ALIASES: dict[str, tuple[str, ...]] = voca_data.SPLIT_ALIASES
+__all__ = ["StoreInfo", "normalized_dataset", "to_device"]
 
 #: store attributes copied into a checkpoint (where the features came from)
 PROVENANCE_KEYS = (
@@ -43,7 +40,6 @@ PROVENANCE_KEYS = (
     "voca_version",
 )
 
-OK = voca_data.Store.OK
 
 
 @dataclass
@@ -103,7 +99,8 @@ class StoreInfo:
 
     def usable(self, split: str) -> np.ndarray:
         """Store indices of ok videos with frames in ``split``."""
-        return np.flatnonzero((self.splits == split) & (self.status == OK) & (self.n_frames > 0))
+        ok = self.status == voca_data.Store.OK
+        return np.flatnonzero((self.splits == split) & ok & (self.n_frames > 0))
 
     def check_split(self, split: str, role: str, both_classes: bool = True) -> None:
         """Refuse an empty split or (for training/selection) one with a single class."""
@@ -202,7 +199,7 @@ class StoreInfo:
         return {k: self.attrs[k] for k in PROVENANCE_KEYS if k in self.attrs}
 
 
-def make_dataset(
+def normalized_dataset(
     store: str | Path | Any,
     split: str,
     features: Sequence[str],
@@ -213,7 +210,12 @@ def make_dataset(
     max_videos: int | None = None,
 ) -> Any:
     """A :class:`voca_data.torch.VideoDataset` normalised with ``stats`` (the training store's);
-    ``store`` is a path, URL or :class:`voca_data.Store` (a :class:`StoreInfo` passes its own)."""
+    ``store`` is a path, URL or :class:`voca_data.Store` (a :class:`StoreInfo` passes its own).
+    (:func:`voca_data.synth.make_dataset` is another thing: it writes a synthetic dataset.)
+
+    >>> ds = normalized_dataset("lavdf.zarr", "train", ("visual", "audio"), window=128,
+    ...                         stats=StoreInfo.load("lavdf.zarr").check_stats(("visual", "audio")))  # doctest: +SKIP
+    """
     if isinstance(store, StoreInfo):
         store = store.store
     from voca_data.torch import VideoDataset

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from voca_data.progress import tqdm
 
 from .checkpoint import check_feature_dims
-from .data import StoreInfo, make_dataset, to_device
+from .data import StoreInfo, normalized_dataset, to_device
 from .models import VideoModel
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def predict(
         window = window or DEFAULT_WINDOW
     if isinstance(split, str):
         info.resolve_split("predict", split)
-    dataset = make_dataset(
+    dataset = normalized_dataset(
         info.store,  # opened once by StoreInfo.load
         split,
         features,
