@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-
 from . import metrics as M
 from .proposals import generate_proposals
 

@@ -25,8 +25,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .configs import TrainConfig
 from .training import (
@@ -45,14 +46,14 @@ from .training import (
 from .training.preflight import plan_store
 
 __all__ = [
+    "RUNTIME_OPTIONS",
     "TrainConfig",
-    "train",
+    "auto_features",
+    "auto_pos_weight",
+    "choose_video_score",
     "compute_loss",
     "dev_metrics",
-    "auto_pos_weight",
-    "auto_features",
-    "choose_video_score",
-    "RUNTIME_OPTIONS",
+    "train",
 ]
 
 

@@ -9,9 +9,10 @@ reconciled with the options given now; and the run directory (never silently ove
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..configs import TrainConfig
 

@@ -12,7 +12,8 @@ True
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -24,7 +25,7 @@ __all__ = ["lr_lambda", "make_schedulers"]
 def lr_lambda(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
     """The learning-rate factor of each optimizer step (``LambdaLR``) under ``cfg``."""
     total = max(cfg.epochs * steps_per_epoch, 1)
-    warmup = int(round(cfg.warmup_epochs * steps_per_epoch)) if cfg.scheduler == "cosine" else 0
+    warmup = round(cfg.warmup_epochs * steps_per_epoch) if cfg.scheduler == "cosine" else 0
 
     def f(step: int) -> float:
         if cfg.scheduler != "cosine":

@@ -8,7 +8,8 @@ video score (the video head, or the mean of the top-k frame probabilities) that 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

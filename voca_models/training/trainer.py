@@ -13,9 +13,10 @@ import json
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -91,7 +92,7 @@ class Trainer:
 
     @classmethod
     def from_plan(cls, model_name: str, store: Any, run: RunConfig, plan: StorePlan,
-                  dist: Distributed, device: torch.device) -> "Trainer":
+                  dist: Distributed, device: torch.device) -> Trainer:
         """A trainer for ``run`` (configuration, directory, resume state) on ``plan``'s store."""
         return cls(
             model_name=model_name, model_config=plan.model_config, config=run.config,
@@ -390,7 +391,7 @@ class Trainer:
         write_history(self.out, self.history)
         try:
             plot_history(self.history, self.out / "curves.png")
-        except Exception as exc:  # a plotting problem must never stop training
+        except Exception as exc:  # noqa: BLE001 (a plotting problem must never stop training)
             log.warning("could not draw %s: %s", self.out / "curves.png", exc)
 
     # ------------------------------------------------------------------ the loop
@@ -421,7 +422,7 @@ class Trainer:
             improved = self.select(epoch, value, second)
             row["seconds"] = round(time.time() - t0, 2)
             self.history.append(row)
-            epochs_this_run += 1
+            epochs_this_run += 1  # noqa: SIM113 (counts epochs of this invocation, not of the run)
             stop = bool(cfg.patience and self.bad_epochs >= cfg.patience)
             if self.dist.main:
                 self.save(epoch, metrics, video_score, improved)
