@@ -393,15 +393,16 @@ def plot_history(history: Sequence[Mapping[str, Any]], file: str | Path) -> Path
     """
     file = Path(file)
     epochs = [r["epoch"] for r in history]
+    keys = list(dict.fromkeys(k for row in history for k in row))  # every row's, first-seen order
     fig = _figure((10, 4))
     ax1, ax2 = fig.subplots(1, 2)
-    for key in [k for k in history[0] if k.startswith("train_")]:
+    for key in [k for k in keys if k.startswith("train_")]:
         ax1.plot(epochs, [r.get(key, np.nan) for r in history], marker=".", label=key[6:])
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("training loss")
     ax1.set_yscale("log")
     ax1.legend(fontsize=8)
-    for key in [k for k in history[0] if k.startswith("dev_")]:
+    for key in [k for k in keys if k.startswith("dev_")]:
         ax2.plot(epochs, [r.get(key, np.nan) for r in history], marker=".", label=key[4:])
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("dev metric")
