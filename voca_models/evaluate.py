@@ -247,7 +247,9 @@ def evaluate(
         fake_periods, modify_video, modify_audio, iou, f1, fake_ratio, fake_ratio_pred}].
     """
     import voca_models
+    from voca_data.devices import resolve_device
 
+    device = resolve_device(device)  # "auto" -> cuda when there is one, else cpu
     if model is None or meta is None:
         model, meta = voca_models.load_checkpoint(checkpoint, map_location=device)
     handle = _open(store)

@@ -134,6 +134,10 @@ def predict(
     frames_per_video = int(((meta or {}).get("train_config") or {}).get("frames_per_video") or 0)
     was_training = model.training
     model.eval()
+    if not isinstance(device, torch.device):  # "auto", "cuda" ...: the one resolve_device
+        from voca_data.devices import resolve_device
+
+        device = resolve_device(device)
     device = torch.device(device)
     n_frames = {int(v): int(n) for v, n in zip(dataset.videos, dataset.n_frames)}
     frame_sum: dict[int, np.ndarray] = {}

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="evaluation split (default: test)")
     parser.add_argument("--layout", choices=LAYOUTS, default="auto",
                         help="table layout (default: from the store's dataset provenance)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     parser.add_argument("--window", type=int, default=None, help="training window in frames")
     parser.add_argument("--batch-size", type=int, default=None, help="training batch size")
     parser.add_argument("--max-videos", type=int, default=None, help="videos per split (quick runs)")

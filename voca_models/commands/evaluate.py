@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="split on which missing thresholds are chosen (default: dev)")
     parser.add_argument("--video-score", choices=("head", "max", "mean"), default="head",
                         help="video score: the model's video head, or max/mean of frame probabilities")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     parser.add_argument("--batch-size", type=int, default=8, help="videos per batch (default: 8)")
     parser.add_argument("--plot", metavar="DIR", default=None,
                         help="write the summary sheet and per-video timelines (PNG) to DIR")
