@@ -360,7 +360,6 @@ class Trainer:
         """``best/`` (when improved) and ``last/`` (with the optimizer and training state),
         ``history.csv`` and ``curves.png`` (rank 0)."""
         from ..checkpoint import save_checkpoint
-        from ..plots import plot_history
         from ..predict import VIDEO_TOP_K
 
         ckpt_meta = {
@@ -390,6 +389,8 @@ class Trainer:
         )
         write_history(self.out, self.history)
         try:
+            from ..plots import plot_history
+
             plot_history(self.history, self.out / "curves.png")
         except Exception as exc:  # noqa: BLE001 (a plotting problem must never stop training)
             log.warning("could not draw %s: %s", self.out / "curves.png", exc)
