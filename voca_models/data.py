@@ -132,16 +132,8 @@ class StoreInfo:
                 )
             if self.feature_dims.get(name, 0) <= 0:
                 raise ValueError(f"{self.path}: feature {name!r} has dimension 0")
-        # one sample video: the feature must have finite values somewhere
-        idx = self.usable(split)
         for name in features:
-            ok = False
-            for i in idx[:3]:
-                values = np.asarray(self.store.read(int(i), [name])[name], dtype=np.float32)
-                if np.isfinite(values).any():
-                    ok = True
-                    break
-            if not ok:
+            if not self.has_values(name, split):
                 hint = (
                     " (run `voca finalize` with the AV-sync fit to compute it)"
                     if name == "av_similarity"
@@ -151,6 +143,16 @@ class StoreInfo:
                     f"{self.path}: feature {name!r} holds no values (all NaN) in split "
                     f"{split!r}{hint}"
                 )
+
+    def has_values(self, name: str, split: str) -> bool:
+        """Whether per-frame feature ``name`` holds finite values in ``split``, judged on its first
+        three usable videos (read through the Store handle: a failed read names the store, array,
+        video and chunk)."""
+        for i in self.usable(split)[:3]:
+            values = np.asarray(self.store.read(int(i), [name])[name], dtype=np.float32)
+            if np.isfinite(values).any():
+                return True
+        return False
 
     def check_stats(self, features: Sequence[str]) -> dict[str, np.ndarray]:
         """The train statistics the model will be normalised with (finalized stores have them)."""

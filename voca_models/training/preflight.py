@@ -67,15 +67,6 @@ def auto_pos_weight(ratio: float, what: str, where: str) -> float:
     return float(min(max((1.0 - ratio) / ratio, 1e-3), 1e3))
 
 
-def _has_values(store: Any, name: str, idx: np.ndarray) -> bool:
-    for i in idx[:3]:
-        # through the Store handle: a failed read names the store, array, video and chunk
-        values = np.asarray(store.read(int(i), [name])[name], np.float32)
-        if np.isfinite(values).any():
-            return True
-    return False
-
-
 def auto_features(info: StoreInfo, split: str) -> tuple[str, ...]:
     """The per-frame features ``features="auto"`` resolves to on ``info``'s store: those of
     ``visual``, ``audio``, ``av_similarity`` and ``visual_similarity`` that the store has and that
@@ -86,12 +77,11 @@ def auto_features(info: StoreInfo, split: str) -> tuple[str, ...]:
     >>> auto_features(StoreInfo.load("lavdf.zarr"), "train")          # doctest: +SKIP
     ('visual', 'audio', 'av_similarity', 'visual_similarity')
     """
-    idx = info.usable(split)
     out = []
     for name in AUTO_FEATURES:
         if name not in info.frame_variables or info.feature_dims.get(name, 0) <= 0:
             continue
-        if _has_values(info.store, name, idx):
+        if info.has_values(name, split):
             out.append(name)
         else:
             log.warning(
