@@ -256,7 +256,9 @@ def evaluate(
     fps = handle.fps
     splits = set(handle.split_names)
     # the store's name for the split (``dev`` -> ``valset`` ...: voca_data.SPLIT_ALIASES)
-    split = handle.resolve_split("evaluation", split)
+    requested, split = split, handle.resolve_split("evaluation", split)
+    if split != requested:
+        log.info("split %r not in the store: using %r", requested, split)
     if threshold_split:
         try:
             threshold_split = handle.resolve_split("thresholds", threshold_split)
