@@ -2,15 +2,15 @@
 
     python -m benchmarks.tables STORE --out DIR [--size tiny --epochs 2]
 
-Same as ``voca benchmark`` (see ``voca_models/commands/benchmark.py`` and docs/benchmarks.md,
-"Model tables").
+The same as ``voca benchmark`` (the runner is :func:`voca_models.benchmark.run_benchmark`; see
+docs/benchmarks.md, "Model tables").
 """
 
 from __future__ import annotations
 
 import sys
 
-from voca_models.commands.benchmark import main
+from voca_data.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["benchmark", *sys.argv[1:]]))

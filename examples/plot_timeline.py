@@ -29,7 +29,7 @@ def main(argv=None) -> str:
 
     ds = voca_data.open(args.store, warn_incomplete=False)
     part = ds.sel(split=args.split)                      # plain xarray selection
-    part = part.isel(video=np.nonzero(part.status.values == 1)[0])   # extracted videos only
+    part = part.isel(video=np.nonzero(part.status.values == voca_data.Store.OK)[0])  # extracted only
     if args.video is None:   # the first fake video with fake frames on its timeline
         video = part.isel(video=0)
         for i in np.nonzero(part.label.values == 1)[0]:

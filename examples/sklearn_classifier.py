@@ -21,7 +21,7 @@ import voca_data
 def pooled(ds, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """One row per extracted, labelled video: mean and std of visual and audio over its frames."""
     part = ds.sel(split=split)
-    keep = np.nonzero((part.status.values == 1) & (part.label.values >= 0))[0]
+    keep = np.nonzero((part.status.values == voca_data.Store.OK) & (part.label.values >= 0))[0]
     rows = []
     for i in keep:
         n = int(part.n_frames.values[i])

@@ -29,5 +29,5 @@ def test_readme_opens_with_the_two_commands():
 
 
 def test_docs_exist():
-    for name in ("schema", "store", "datasets", "extraction", "models", "evaluation", "benchmarks", "cli"):
+    for name in ("architecture", "schema", "store", "datasets", "extraction", "models", "evaluation", "benchmarks", "cli"):
         assert (ROOT / "docs" / f"{name}.md").stat().st_size > 500, name

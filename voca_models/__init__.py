@@ -20,7 +20,7 @@ _EXPORTS = {
     "CheckpointError": ".checkpoint", "load_checkpoint": ".checkpoint",
     "build": ".models", "list_models": ".models",
     "predict": ".predict",
-    "train": ".train", "TrainConfig": ".train",
+    "train": ".train", "TrainConfig": ".configs",
 }
 
 
@@ -43,7 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .checkpoint import CheckpointError, load_checkpoint  # noqa: TC004
     from .models import build, list_models  # noqa: TC004
     from .predict import predict  # noqa: TC004
-    from .train import TrainConfig, train  # noqa: TC004
+    from .configs import TrainConfig  # noqa: TC004
+    from .train import train  # noqa: TC004
 
 __all__ = [
     "build",

@@ -24,10 +24,7 @@ import voca_data
 
 log = logging.getLogger(__name__)
 
-__all__ = ["StoreInfo", "SPLIT_ALIASES", "make_dataset", "to_device"]
-
-#: split names looked for when a role's split is not given, in order (LAV-DF, FFDV, folder)
-SPLIT_ALIASES: dict[str, tuple[str, ...]] = voca_data.SPLIT_ALIASES
+__all__ = ["StoreInfo", "normalized_dataset", "to_device"]
 
 #: store attributes copied into a checkpoint (where the features came from)
 PROVENANCE_KEYS = (
@@ -43,7 +40,6 @@ PROVENANCE_KEYS = (
     "voca_version",
 )
 
-OK = voca_data.Store.OK
 
 
 @dataclass
@@ -103,7 +99,8 @@ class StoreInfo:
 
     def usable(self, split: str) -> np.ndarray:
         """Store indices of ok videos with frames in ``split``."""
-        return np.flatnonzero((self.splits == split) & (self.status == OK) & (self.n_frames > 0))
+        ok = self.status == voca_data.Store.OK
+        return np.flatnonzero((self.splits == split) & ok & (self.n_frames > 0))
 
     def check_split(self, split: str, role: str, both_classes: bool = True) -> None:
         """Refuse an empty split or (for training/selection) one with a single class."""
@@ -135,16 +132,8 @@ class StoreInfo:
                 )
             if self.feature_dims.get(name, 0) <= 0:
                 raise ValueError(f"{self.path}: feature {name!r} has dimension 0")
-        # one sample video: the feature must have finite values somewhere
-        idx = self.usable(split)
         for name in features:
-            ok = False
-            for i in idx[:3]:
-                values = np.asarray(self.store.read(int(i), [name])[name], dtype=np.float32)
-                if np.isfinite(values).any():
-                    ok = True
-                    break
-            if not ok:
+            if not self.has_values(name, split):
                 hint = (
                     " (run `voca finalize` with the AV-sync fit to compute it)"
                     if name == "av_similarity"
@@ -154,6 +143,16 @@ class StoreInfo:
                     f"{self.path}: feature {name!r} holds no values (all NaN) in split "
                     f"{split!r}{hint}"
                 )
+
+    def has_values(self, name: str, split: str) -> bool:
+        """Whether per-frame feature ``name`` holds finite values in ``split``, judged on its first
+        three usable videos (read through the Store handle: a failed read names the store, array,
+        video and chunk)."""
+        for i in self.usable(split)[:3]:
+            values = np.asarray(self.store.read(int(i), [name])[name], dtype=np.float32)
+            if np.isfinite(values).any():
+                return True
+        return False
 
     def check_stats(self, features: Sequence[str]) -> dict[str, np.ndarray]:
         """The train statistics the model will be normalised with (finalized stores have them)."""
@@ -202,7 +201,7 @@ class StoreInfo:
         return {k: self.attrs[k] for k in PROVENANCE_KEYS if k in self.attrs}
 
 
-def make_dataset(
+def normalized_dataset(
     store: str | Path | Any,
     split: str,
     features: Sequence[str],
@@ -213,7 +212,12 @@ def make_dataset(
     max_videos: int | None = None,
 ) -> Any:
     """A :class:`voca_data.torch.VideoDataset` normalised with ``stats`` (the training store's);
-    ``store`` is a path, URL or :class:`voca_data.Store` (a :class:`StoreInfo` passes its own)."""
+    ``store`` is a path, URL or :class:`voca_data.Store` (a :class:`StoreInfo` passes its own).
+    (:func:`voca_data.synth.make_dataset` is another thing: it writes a synthetic dataset.)
+
+    >>> ds = normalized_dataset("lavdf.zarr", "train", ("visual", "audio"), window=128,
+    ...                         stats=StoreInfo.load("lavdf.zarr").check_stats(("visual", "audio")))  # doctest: +SKIP
+    """
     if isinstance(store, StoreInfo):
         store = store.store
     from voca_data.torch import VideoDataset

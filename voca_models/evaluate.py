@@ -25,8 +25,6 @@ from typing import Any
 
 import numpy as np
 
-import voca_data as _voca_data
-
 from . import metrics as M
 from .proposals import generate_proposals
 
@@ -34,11 +32,10 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "RESULTS_FORMAT",
-    "SPLIT_ALIASES",
     "choose_thresholds",
     "evaluate",
+    "plot_evaluation",
     "read_av_similarity",
-    "resolve_split",
     "score_predictions",
     "store_truth",
     "write_results",
@@ -106,19 +103,19 @@ def read_av_similarity(store: str | Path | Any, video_ids: Sequence[str]) -> dic
             for vid in video_ids if vid in known}
 
 
-#: other datasets' names for the usual splits (FFDV: trainset / valset / testset): the store's
-SPLIT_ALIASES: dict[str, tuple[str, ...]] = _voca_data.SPLIT_ALIASES
+def plot_evaluation(results: Mapping[str, Any], store: str | Path | Any, out_dir: str | Path,
+                    max_plots: int = 8) -> list[Path]:
+    """The summary sheet and the timelines of up to ``max_plots`` videos (fake videos first, with
+    the store's ``av_similarity`` when it has one) of :func:`evaluate`'s ``results``, as PNGs in
+    ``out_dir``; returns the written paths (the summary first).
 
+    >>> paths = plot_evaluation(evaluate("runs/loc", "lavdf.zarr"), "lavdf.zarr", "plots/")  # doctest: +SKIP
+    """
+    from .plots import plot_results
 
-def resolve_split(name: str, splits: Sequence[str] | set[str]) -> str:
-    """``name`` if the store has it, else the store's alias of it (``dev`` -> ``valset`` ...)."""
-    if name in splits:
-        return name
-    for alias in SPLIT_ALIASES.get(name, ()):
-        if alias in splits:
-            log.info("split %r not in the store: using %r", name, alias)
-            return alias
-    return name
+    fakes_first = sorted(results["videos"], key=lambda v: -(v.get("label") == 1))
+    sims = read_av_similarity(store, [v["video_id"] for v in fakes_first[:max_plots]])
+    return plot_results(results, out_dir, max_videos=max_plots, av_similarity=sims)
 
 
 def choose_thresholds(predictions: Sequence[Mapping[str, Any]], truth: Sequence[Mapping[str, Any]],
@@ -250,17 +247,23 @@ def evaluate(
         fake_periods, modify_video, modify_audio, iou, f1, fake_ratio, fake_ratio_pred}].
     """
     import voca_models
+    from voca_data.devices import resolve_device
 
+    device = resolve_device(device)  # "auto" -> cuda when there is one, else cpu
     if model is None or meta is None:
         model, meta = voca_models.load_checkpoint(checkpoint, map_location=device)
     handle = _open(store)
     fps = handle.fps
     splits = set(handle.split_names)
-    split = resolve_split(split, splits)
+    # the store's name for the split (``dev`` -> ``valset`` ...: voca_data.SPLIT_ALIASES)
+    requested, split = split, handle.resolve_split("evaluation", split)
+    if split != requested:
+        log.info("split %r not in the store: using %r", requested, split)
     if threshold_split:
-        threshold_split = resolve_split(threshold_split, splits)
-    if split not in splits:
-        raise ValueError(f"{handle.url} has no split {split!r}: it has {sorted(splits)}")
+        try:
+            threshold_split = handle.resolve_split("thresholds", threshold_split)
+        except ValueError:  # not in this store: default thresholds (the source says so)
+            threshold_split = None
     preds = voca_models.predict(model, store, split=split, meta=meta, batch_size=batch_size,
                                 device=device, progress=progress)
     truth = store_truth(store, split)

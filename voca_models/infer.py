@@ -255,10 +255,8 @@ def infer(
                     dataset_info={"name": "voca-infer", "source": str(source)})
             store = voca_data.Store.open(out_path)
             _check_dims(meta, store)
-        if split is not None:
-            from .evaluate import resolve_split
-
-            split = resolve_split(split, set(store.split_names))
+        if split is not None:  # the store's name for it (``dev`` -> ``valset`` ...)
+            split = store.resolve_split("prediction", split)
         rows = voca_models.predict(model, store, split=split, meta=meta, batch_size=batch_size,
                                    device=device, progress=progress)
         fps = store.fps

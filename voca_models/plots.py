@@ -26,8 +26,8 @@ from . import metrics as M
 
 log = logging.getLogger(__name__)
 
-__all__ = ["context_line", "plot_results", "plot_summary", "plot_timeline", "safe_name",
-           "video_frame_labels"]
+__all__ = ["context_line", "plot_history", "plot_results", "plot_summary", "plot_timeline",
+           "result_frame_labels", "safe_name"]
 
 _FAKE = "#d62728"
 _PRED = "#1f77b4"
@@ -95,9 +95,14 @@ def safe_name(video_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(video_id)).strip("_") or "video"
 
 
-def video_frame_labels(video: Mapping[str, Any], fps: float) -> np.ndarray | None:
+def result_frame_labels(video: Mapping[str, Any], fps: float) -> np.ndarray | None:
     """Frame labels of a results entry: its ``frame_labels`` if present, else computed from
-    ``fake_periods`` with the store's frame-label rule; ``None`` when the truth is unknown."""
+    ``fake_periods`` with the store's frame-label rule (:func:`voca_data.frame_labels`); ``None``
+    when the truth is unknown. (:func:`voca_data.records.video_frame_labels` labels a store's video.)
+
+    >>> result_frame_labels({"label": 1, "n_frames": 4, "fake_periods": [[0.04, 0.12]]}, fps=25.0)
+    array([0, 1, 1, 0], dtype=int8)
+    """
     if video.get("frame_labels") is not None:
         return np.asarray(video["frame_labels"])
     if not video.get("fake_periods") and video.get("label") != 0:
@@ -247,7 +252,7 @@ def _collect(results: Mapping[str, Any]) -> dict[str, Any]:
     video_thr = float(thr.get("video", 0.5)) if isinstance(thr, Mapping) else float(thr)
     fprobs, flabels, vlabels, vprobs, ious, f1s, ratios = [], [], [], [], [], [], []
     for v in results.get("videos", []):
-        labels = video_frame_labels(v, fps)
+        labels = result_frame_labels(v, fps)
         probs = v.get("frame_probs")
         if v.get("label") in (0, 1) and v.get("video_prob") is not None:
             vlabels.append(int(v["label"]))
@@ -376,3 +381,32 @@ def plot_results(results: Mapping[str, Any], out_dir: str | Path, max_videos: in
                                    threshold=frame_thr, av_similarity=sim,
                                    context=context_line(results)))
     return paths
+
+
+def plot_history(history: Sequence[Mapping[str, Any]], file: str | Path) -> Path:
+    """A training run's curves to ``file`` (PNG): the ``train_*`` losses (log scale) and the
+    ``dev_*`` metrics per epoch, from the rows of ``history.csv``.
+
+    >>> plot_history([{"epoch": 1, "train_loss": 0.7, "dev_video_auc": 0.8},
+    ...               {"epoch": 2, "train_loss": 0.5, "dev_video_auc": 0.9}], "curves.png")  # doctest: +SKIP
+    PosixPath('curves.png')
+    """
+    file = Path(file)
+    epochs = [r["epoch"] for r in history]
+    keys = list(dict.fromkeys(k for row in history for k in row))  # every row's, first-seen order
+    fig = _figure((10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
+    for key in [k for k in keys if k.startswith("train_")]:
+        ax1.plot(epochs, [r.get(key, np.nan) for r in history], marker=".", label=key[6:])
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("training loss")
+    ax1.set_yscale("log")
+    ax1.legend(fontsize=8)
+    for key in [k for k in keys if k.startswith("dev_")]:
+        ax2.plot(epochs, [r.get(key, np.nan) for r in history], marker=".", label=key[4:])
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("dev metric")
+    ax2.legend(fontsize=8)
+    ax2.grid(alpha=0.3)
+    fig.savefig(file, dpi=100)
+    return file

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from voca_data.progress import tqdm
 
 from .checkpoint import check_feature_dims
-from .data import StoreInfo, make_dataset, to_device
+from .data import StoreInfo, normalized_dataset, to_device
 from .models import VideoModel
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def predict(
         window = window or DEFAULT_WINDOW
     if isinstance(split, str):
         info.resolve_split("predict", split)
-    dataset = make_dataset(
+    dataset = normalized_dataset(
         info.store,  # opened once by StoreInfo.load
         split,
         features,
@@ -134,6 +134,10 @@ def predict(
     frames_per_video = int(((meta or {}).get("train_config") or {}).get("frames_per_video") or 0)
     was_training = model.training
     model.eval()
+    if not isinstance(device, torch.device):  # "auto", "cuda" ...: the one resolve_device
+        from voca_data.devices import resolve_device
+
+        device = resolve_device(device)
     device = torch.device(device)
     n_frames = {int(v): int(n) for v, n in zip(dataset.videos, dataset.n_frames)}
     frame_sum: dict[int, np.ndarray] = {}

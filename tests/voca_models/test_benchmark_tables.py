@@ -13,7 +13,8 @@ import pytest
 import voca_models
 from voca_data import cli
 from voca_data.testing import random_store
-from voca_models.commands.benchmark import detect_layout, model_options
+from voca_data.sources.detect import detect_layout
+from voca_models.benchmark import model_options
 from voca_models.tables import REFERENCE_ROWS, lavdf_table, percent
 
 REPO = Path(__file__).resolve().parents[2]

@@ -135,7 +135,7 @@ def test_infer_on_raw_video_file_and_directory(raw_setup, tmp_path):
 
 
 def test_evaluate_on_extracted_synthetic_lavdf_store(raw_setup, tmp_path):
-    from voca_models.commands.benchmark import detect_layout
+    from voca_data.sources.detect import detect_layout
     from voca_models.evaluate import evaluate
 
     _, store, run, records = raw_setup

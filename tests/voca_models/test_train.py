@@ -388,10 +388,10 @@ def test_frames_per_video_sampling(store, tmp_path):
     import torch
 
     from voca_data.torch import collate
-    from voca_models.data import make_dataset, to_device
+    from voca_models.data import normalized_dataset, to_device
     from voca_models.sampling import sample_frames
 
-    ds = make_dataset(store, "train", ("visual", "audio"), window=48, stats=None)
+    ds = normalized_dataset(store, "train", ("visual", "audio"), window=48, stats=None)
     batch = to_device(collate([ds[i] for i in range(4)]), "cpu")
     lengths = batch["mask"].sum(1)
     for mode in ("uniform", "random"):

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="split on which missing thresholds are chosen (default: dev)")
     parser.add_argument("--video-score", choices=("head", "max", "mean"), default="head",
                         help="video score: the model's video head, or max/mean of frame probabilities")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     parser.add_argument("--batch-size", type=int, default=8, help="videos per batch (default: 8)")
     parser.add_argument("--plot", metavar="DIR", default=None,
                         help="write the summary sheet and per-video timelines (PNG) to DIR")
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluate import evaluate, read_av_similarity, write_results
+    from ..evaluate import evaluate, plot_evaluation, write_results
     from ..tables import results_table
 
     results = evaluate(args.checkpoint, args.store, split=args.split, threshold=args.threshold,
@@ -53,10 +53,6 @@ def run(args: argparse.Namespace) -> int:
     print(results_table(results))
     print(f"\nresults: {out}")
     if args.plot:
-        from ..plots import plot_results
-
-        fakes_first = sorted(results["videos"], key=lambda v: -(v.get("label") == 1))
-        sims = read_av_similarity(args.store, [v["video_id"] for v in fakes_first[: args.max_plots]])
-        paths = plot_results(results, args.plot, max_videos=args.max_plots, av_similarity=sims)
+        paths = plot_evaluation(results, args.store, args.plot, max_plots=args.max_plots)
         print(f"plots: {paths[0]} and {len(paths) - 1} timeline(s) in {args.plot}")
     return 0
