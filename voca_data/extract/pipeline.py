@@ -34,7 +34,7 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import shared_memory
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -85,7 +85,8 @@ def default_cpu_workers() -> int:
 
 def _worker_main(conn: Any, root: str, config: ExtractConfig, max_frames: int,
                  crop_size: int) -> None:
-    """Loop of one CPU worker process: (seq, k, record) in, (seq, Prepared, shm) out."""
+    """Loop of one CPU worker process: (seq, k, record) in, (seq, Prepared, shm, CPU seconds)
+    out, one video at a time."""
     import cv2
 
     cv2.setNumThreads(1)
@@ -101,6 +102,7 @@ def _worker_main(conn: Any, root: str, config: ExtractConfig, max_frames: int,
         if task is None:
             return
         seq, k, record = task
+        cpu0 = time.process_time()
         prep = prepare_video(k, record, root_path, config, max_frames, crop_size, detector=detector)
         shm_spec = None
         if prep.crops is not None and prep.crops.size:
@@ -111,7 +113,7 @@ def _worker_main(conn: Any, root: str, config: ExtractConfig, max_frames: int,
             shm.close()
             prep.crops = None
         try:
-            conn.send((seq, prep, shm_spec))
+            conn.send((seq, prep, shm_spec, time.process_time() - cpu0))
         except (BrokenPipeError, OSError):  # the pipeline is gone (killed): leave nothing behind
             if shm_spec is not None:
                 with contextlib.suppress(FileNotFoundError):
@@ -143,13 +145,20 @@ class _SharedCrops:
 class _Worker:
     process: Any
     conn: Any
-    tasks: collections.deque = field(default_factory=collections.deque)
+    task: tuple[int, int, Any] | None = None  # the video it is working on
     busy_since: float = 0.0
     done: int = 0
 
 
 class _CpuStage:
-    """``n`` CPU worker processes fed through one pipe each (``n = 0``: in this thread)."""
+    """``n`` CPU worker processes fed through one pipe each (``n = 0``: in this thread).
+
+    A worker is given a video only when it is idle (no video queued behind another in a
+    worker's pipe): the lowest-numbered video waiting always goes to the first free worker, so a
+    long video never holds back the next ones that the encoder needs in order, and the run's tail
+    is at most one video per worker. The cost is one pipe round trip per video (about a
+    millisecond against hundreds for decoding and detection).
+    """
 
     def __init__(self, n: int, root: Path, config: ExtractConfig, max_frames: int, crop_size: int,
                  stats: dict[str, float]):
@@ -179,13 +188,13 @@ class _CpuStage:
         return [w.process.pid for w in self.workers]
 
     def capacity(self) -> int:
-        return sum(max(0, 2 - len(w.tasks)) for w in self.workers) if self.n else 1
+        """Videos that can be handed out now: the idle workers (1 when decoding in this thread)."""
+        return sum(w.task is None for w in self.workers) if self.n else 1
 
     def submit(self, task: tuple[int, int, Any]) -> None:
-        worker = min(self.workers, key=lambda w: len(w.tasks))
-        if not worker.tasks:
-            worker.busy_since = time.perf_counter()
-        worker.tasks.append(task)
+        worker = next(w for w in self.workers if w.task is None)
+        worker.busy_since = time.perf_counter()
+        worker.task = task
         worker.conn.send(task)
 
     def run_inline(self, task: tuple[int, int, Any]) -> tuple[int, Prepared, None]:
@@ -194,36 +203,41 @@ class _CpuStage:
         if self.detector is None:
             self.detector = make_config_detector(self.config)
         seq, k, record = task
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         prep = prepare_video(k, record, self.root, self.config, self.max_frames, self.crop_size,
                              detector=self.detector)
         self.stats["cpu_busy_seconds"] += time.perf_counter() - t
+        self.stats["cpu_process_seconds"] += time.process_time() - c
         return seq, prep, None
 
-    def collect(self, timeout: float) -> tuple[list[tuple[int, Prepared, Any]],
-                                               list[tuple[int, int, Any]]]:
-        """Results ready within ``timeout`` and tasks to redo (their worker died)."""
+    def collect(self, timeout: float, wake: Any = None
+                ) -> tuple[list[tuple[int, Prepared, Any]], list[tuple[int, int, Any]]]:
+        """Results ready within ``timeout`` and tasks to redo (their worker died). A message on
+        ``wake`` (a connection another thread writes to) ends the wait early."""
         if not self.workers:
             return [], []
         by_conn = {w.conn: w for w in self.workers}
         by_sentinel = {w.process.sentinel: w for w in self.workers}
-        ready = mpc.wait([*by_conn, *by_sentinel], timeout=timeout)
+        ready = mpc.wait([*by_conn, *by_sentinel, *([wake] if wake is not None else [])],
+                         timeout=timeout)
         results, redo = [], []
         dead: list[_Worker] = []
         for obj in ready:
+            if obj is wake:
+                while wake.poll():
+                    wake.recv_bytes()
+                continue
             w = by_conn.get(obj)
             if w is not None:
                 try:
-                    while w.conn.poll():
-                        seq, prep, shm_spec = w.conn.recv()
-                        task = w.tasks.popleft()
-                        now = time.perf_counter()
-                        self.stats["cpu_busy_seconds"] += now - w.busy_since
-                        w.busy_since = now
-                        assert task[0] == seq, (task[0], seq)
-                        w.done += 1
-                        self.results += 1
-                        results.append((seq, prep, shm_spec))
+                    seq, prep, shm_spec, cpu_seconds = w.conn.recv()
+                    task, w.task = w.task, None
+                    self.stats["cpu_busy_seconds"] += time.perf_counter() - w.busy_since
+                    self.stats["cpu_process_seconds"] += cpu_seconds
+                    assert task is not None and task[0] == seq, (task, seq)
+                    w.done += 1
+                    self.results += 1
+                    results.append((seq, prep, shm_spec))
                 except Exception:  # noqa: BLE001 - EOF or a half-written message: it died
                     dead.append(w)
             else:
@@ -232,8 +246,9 @@ class _CpuStage:
             if w.process.is_alive() and w.process.exitcode is None:
                 continue  # pipe still open: the sentinel said nothing
             w.process.join(1)
-            log.warning("CPU worker %d died (exit code %s) with %d video(s); giving them to "
-                        "another worker", w.process.pid, w.process.exitcode, len(w.tasks))
+            log.warning("CPU worker %d died (exit code %s)%s", w.process.pid, w.process.exitcode,
+                        "" if w.task is None else
+                        f" while preparing {w.task[2].path}; giving it to another worker")
             self.stats["cpu_worker_deaths"] += 1
             w.conn.close()
             if w.done == 0 and self.results == 0:
@@ -245,16 +260,20 @@ class _CpuStage:
                         "above; fix the environment (or run with --cpu-workers 0) and run the same "
                         "command again")
             self.workers.remove(w)
-            for task in w.tasks:
-                self.deaths[task[0]] += 1
-                redo.append(task)
+            if w.task is not None:
+                self.deaths[w.task[0]] += 1
+                redo.append(w.task)
             self.workers.append(self._start())
         return results, redo
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Ask the workers to exit (they finish nothing more); :meth:`close` waits for them."""
         for w in self.workers:
             with contextlib.suppress(OSError, BrokenPipeError):
                 w.conn.send(None)
+
+    def close(self) -> None:
+        self.stop()
         for w in self.workers:
             w.process.join(5)
             if w.process.is_alive():
@@ -408,10 +427,15 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
     to_writer: "queue.Queue[Any]" = queue.Queue(maxsize=2)
     in_flight = [0]
     in_flight_lock = threading.Lock()
+    # an encoder taking a video when the in-flight bound was reached wakes the dispatch loop
+    wake_r, wake_w = mp.Pipe(duplex=False)
 
     def taken() -> None:
         with in_flight_lock:
             in_flight[0] -= 1
+            if in_flight[0] == max_in_flight - 1:
+                with contextlib.suppress(OSError):
+                    wake_w.send_bytes(b"")
 
     lanes = [_Lane(d, writer, config, to_writer, taken, stats) for d in devices]
     crop_size = int(config.crop_size or getattr(lanes[0].venc, "image_size", 0) or 224)
@@ -451,7 +475,11 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
                 else:
                     s, prep, _ = cpu.run_inline(task)
                     pending[s] = (prep, None)
-            got, redo = cpu.collect(timeout=0.05) if cpu.n else ([], [])
+            # idle workers while videos wait for the in-flight bound (the encoder is behind, or
+            # an earlier video is still being prepared): the CPU stage is starved
+            starved, t = (cpu.capacity() if tasks and cpu.n else 0), time.perf_counter()
+            got, redo = cpu.collect(timeout=0.5, wake=wake_r) if cpu.n else ([], [])
+            stats["cpu_starved_seconds"] += starved * (time.perf_counter() - t)
             for s, prep, shm_spec in got:
                 pending[s] = (prep, _SharedCrops(*shm_spec) if shm_spec else None)
             for task in reversed(redo):
@@ -475,10 +503,8 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
                 next_seq += 1
             if not cpu.n and not tasks and next_seq < total and not pending:
                 break  # pragma: no cover - nothing can arrive
-            if not got and not redo and in_flight[0] >= max_in_flight:
-                time.sleep(0.005)  # the encoders are behind: wait for them
     finally:
-        cpu.close()
+        cpu.stop()  # the workers exit while the encoders and the writer finish the last blocks
         for lane in lanes:
             lane.inbox.put(None)
         for lane in lanes:
@@ -486,6 +512,9 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
         for lane in lanes:
             to_writer.put(None)
         writer_thread.join()
+        cpu.close()
+        wake_r.close()
+        wake_w.close()
         for prep, holder in pending.values():
             if holder is not None:
                 holder.close()

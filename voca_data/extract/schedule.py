@@ -26,7 +26,8 @@ __all__ = ["SCHEDULERS", "run_blocks", "extract_blocks", "encoder_devices"]
 SCHEDULERS = ("pipeline", "synchronous")
 _STAGE_KEYS = ("cpu_busy_seconds", "cpu_wait_seconds", "encoder_busy_seconds",
                "encoder_wait_seconds", "encoder_visual_seconds", "encoder_audio_seconds",
-               "writer_busy_seconds", "writer_wait_seconds", "cpu_worker_deaths")
+               "writer_busy_seconds", "writer_wait_seconds", "cpu_worker_deaths",
+               "cpu_process_seconds", "cpu_starved_seconds")
 
 
 def encoder_devices(device: str, gpus: int | None = None) -> list[str]:
