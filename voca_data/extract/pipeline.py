@@ -437,22 +437,32 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
                 with contextlib.suppress(OSError):
                     wake_w.send_bytes(b"")
 
-    lanes = [_Lane(d, writer, config, to_writer, taken, stats) for d in devices]
-    crop_size = int(config.crop_size or getattr(lanes[0].venc, "image_size", 0) or 224)
+    from .models import visual_encoder
+
+    # the first encoder first (a bad setting fails before any worker starts; it is cached, so
+    # the lane below gets the same one), then the CPU workers, which import and build their
+    # detectors while this process sets up the encoder lanes, the writer and the task list
+    crop_size = int(config.crop_size or getattr(visual_encoder(config, devices[0]), "image_size", 0)
+                    or 224)
+    cpu = _CpuStage(cpu_workers, root, config, writer.n_frames_max, crop_size, stats)
+    try:
+        lanes = [_Lane(d, writer, config, to_writer, taken, stats) for d in devices]
+        # tasks in order: (seq, k, record); seq -> (lane, block)
+        tasks: collections.deque = collections.deque()
+        route: dict[int, tuple[int, int]] = {}
+        seq = 0
+        for i, b in enumerate(blocks):
+            for k, record in enumerate(writer.records(b)):
+                tasks.append((seq, k, record))
+                route[seq] = (i % len(lanes), b)
+                seq += 1
+    except BaseException:
+        cpu.close()
+        raise
     writer_thread = threading.Thread(target=_writer_loop, name="voca-writer", daemon=True,
                                      args=(writer, to_writer, block_done, stats, errors, len(lanes),
                                            config.strict, metadata_frames))
-    # tasks in order: (seq, k, record); seq -> (lane, block)
-    tasks: collections.deque = collections.deque()
-    route: dict[int, tuple[int, int]] = {}
-    seq = 0
-    for i, b in enumerate(blocks):
-        for k, record in enumerate(writer.records(b)):
-            tasks.append((seq, k, record))
-            route[seq] = (i % len(lanes), b)
-            seq += 1
     total = seq
-    cpu = _CpuStage(cpu_workers, root, config, writer.n_frames_max, crop_size, stats)
     if on_start is not None:
         on_start(cpu.pids())
     for lane in lanes:
@@ -461,6 +471,7 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
     pending: dict[int, tuple[Prepared, Any]] = {}
     next_seq = 0
     peak = 0
+    first_result, last_result = 0.0, t0
     try:
         while next_seq < total:
             if any(lane.error for lane in lanes):
@@ -482,6 +493,9 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
             stats["cpu_starved_seconds"] += starved * (time.perf_counter() - t)
             for s, prep, shm_spec in got:
                 pending[s] = (prep, _SharedCrops(*shm_spec) if shm_spec else None)
+                if not first_result:  # when the first worker started its first video
+                    first_result = time.perf_counter() - prep.seconds - t0
+                last_result = time.perf_counter()
             for task in reversed(redo):
                 if cpu.deaths[task[0]] >= _MAX_DEATHS:
                     record = task[2]
@@ -519,6 +533,9 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
             if holder is not None:
                 holder.close()
     wall = time.perf_counter() - t0
+    if cpu.n:  # where the wall time goes at both ends of the run
+        stats["cpu_startup_seconds"] = first_result
+        stats["tail_seconds"] = time.perf_counter() - last_result
     frames = sum(r["frames"] for r in results)
     stage = {k: round(v, 3) for k, v in sorted(stats.items())}
     stage["cpu_wait_seconds"] = round(max(0.0, max(1, cpu_workers) * wall

@@ -27,7 +27,8 @@ SCHEDULERS = ("pipeline", "synchronous")
 _STAGE_KEYS = ("cpu_busy_seconds", "cpu_wait_seconds", "encoder_busy_seconds",
                "encoder_wait_seconds", "encoder_visual_seconds", "encoder_audio_seconds",
                "writer_busy_seconds", "writer_wait_seconds", "cpu_worker_deaths",
-               "cpu_process_seconds", "cpu_starved_seconds")
+               "cpu_process_seconds", "cpu_starved_seconds", "cpu_startup_seconds",
+               "tail_seconds")
 
 
 def encoder_devices(device: str, gpus: int | None = None) -> list[str]:
