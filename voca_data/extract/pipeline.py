@@ -74,11 +74,7 @@ def single_threaded_env() -> Iterator[None]:
 
 def default_cpu_workers() -> int:
     """Cores available to this process minus one (for the encoder and writer), at least 1."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+    return max(1, _cores() - 1)
 
 
 # --------------------------------------------------------------------------- CPU worker process
@@ -285,16 +281,53 @@ class _CpuStage:
 
 # --------------------------------------------------------------------------- encoder + writer
 
+class _TorchThreads:
+    """torch's CPU threads for an encoder on ``cpu`` sharing the cores with ``cpu_workers``
+    worker processes: all of them while the encoder is behind (videos wait for it), else only the
+    cores the workers leave free (at least 1). torch's threads spin while they wait for work, so
+    an encoder holding every core while the workers decode took CPU time the workers needed.
+    The embeddings do not depend on the number of threads (checked bitwise for voca-tiny and
+    ViT-B-32, 1 vs 2 threads; the pipeline-equals-synchronous test runs the two counts).
+    torch's setting is per process: the caller's value is restored by :meth:`restore`."""
+
+    def __init__(self, device: str, cpu_workers: int):
+        import torch
+
+        self.torch = torch
+        self.full = torch.get_num_threads()
+        self.light = self.full
+        if device == "cpu" and cpu_workers:
+            self.light = max(1, min(self.full, _cores() - cpu_workers))
+        self.now = self.full
+
+    def set(self, behind: bool) -> None:
+        want = self.full if behind else self.light
+        if want != self.now:
+            self.torch.set_num_threads(want)
+            self.now = want
+
+    def restore(self) -> None:
+        self.set(True)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 class _Lane(threading.Thread):
     """One encoder (one device): takes its blocks' videos in order, hands finished blocks to the
     writer queue."""
 
     def __init__(self, device: str, writer: Any, config: ExtractConfig, out: "queue.Queue[Any]",
-                 taken: Callable[[], None], stats: dict[str, float]):
+                 taken: Callable[[], None], stats: dict[str, float], cpu_workers: int = 0):
         super().__init__(name=f"voca-encoder-{device}", daemon=True)
         from .models import audio_encoder, visual_encoder
 
         self.device = device
+        self.cpu_workers = cpu_workers
         self.writer, self.config, self.out, self.taken = writer, config, out, taken
         self.venc = visual_encoder(config, device)
         self.aenc = audio_encoder(config, device)
@@ -306,6 +339,7 @@ class _Lane(threading.Thread):
         timing: dict[str, float] = {}
         blocks: dict[int, BlockAssembler] = {}
         holders: dict[tuple[int, int], _SharedCrops] = {}
+        threads = _TorchThreads(self.device, self.cpu_workers)
         try:
             while True:
                 t = time.perf_counter()
@@ -328,6 +362,7 @@ class _Lane(threading.Thread):
                         self.config.audio_rate, self.config.batch_size, timing, release)
                 if holder is not None:
                     holders[(block, prep.k)] = holder
+                threads.set(behind=self.inbox.qsize() > 0)
                 asm.add(prep)
                 prep.crops = None
                 if asm.done:
@@ -339,6 +374,7 @@ class _Lane(threading.Thread):
             self.error = e
             self.out.put(("lane-error", self.device, e))
         finally:
+            threads.restore()
             for key in ("visual_seconds", "audio_seconds"):
                 self.stats[f"encoder_{key}"] += timing.get(key, 0.0)
             for h in holders.values():
@@ -446,7 +482,7 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
                     or 224)
     cpu = _CpuStage(cpu_workers, root, config, writer.n_frames_max, crop_size, stats)
     try:
-        lanes = [_Lane(d, writer, config, to_writer, taken, stats) for d in devices]
+        lanes = [_Lane(d, writer, config, to_writer, taken, stats, cpu_workers) for d in devices]
         # tasks in order: (seq, k, record); seq -> (lane, block)
         tasks: collections.deque = collections.deque()
         route: dict[int, tuple[int, int]] = {}
