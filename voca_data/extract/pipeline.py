@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from .config import ExtractConfig
-from .encode import BlockAssembler
+from .encode import BlockAssembler, PinnedStaging
 from .prepare import Prepared, prepare_video
 
 log = logging.getLogger(__name__)
@@ -81,8 +81,8 @@ def default_cpu_workers() -> int:
 
 def _worker_main(conn: Any, root: str, config: ExtractConfig, max_frames: int,
                  crop_size: int) -> None:
-    """Loop of one CPU worker process: (seq, k, record) in, (seq, Prepared, shm, CPU seconds)
-    out, one video at a time."""
+    """Loop of one CPU worker process: (seq, k, record) in, (seq, Prepared, shm, CPU seconds,
+    peak RSS MiB) out, one video at a time."""
     import cv2
 
     cv2.setNumThreads(1)
@@ -109,12 +109,25 @@ def _worker_main(conn: Any, root: str, config: ExtractConfig, max_frames: int,
             shm.close()
             prep.crops = None
         try:
-            conn.send((seq, prep, shm_spec, time.process_time() - cpu0))
+            conn.send((seq, prep, shm_spec, time.process_time() - cpu0, _peak_rss_mib()))
         except (BrokenPipeError, OSError):  # the pipeline is gone (killed): leave nothing behind
             if shm_spec is not None:
                 with contextlib.suppress(FileNotFoundError):
                     shared_memory.SharedMemory(name=shm_spec[0]).unlink()
             return
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory (MiB) since it started its own program: ``VmHWM``
+    (``ru_maxrss`` would count the parent's memory at the fork before ``exec``); 0 off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return 0.0
 
 
 class _SharedCrops:
@@ -167,6 +180,7 @@ class _CpuStage:
         self.deaths: collections.Counter = collections.Counter()
         self.results = 0
         self.deaths_before_first_result = 0
+        self.peak_rss_mib = 0.0  # the largest peak resident memory a worker reported
         self.detector = None
         for _ in range(n):
             self.workers.append(self._start())
@@ -226,10 +240,11 @@ class _CpuStage:
             w = by_conn.get(obj)
             if w is not None:
                 try:
-                    seq, prep, shm_spec, cpu_seconds = w.conn.recv()
+                    seq, prep, shm_spec, cpu_seconds, peak_rss = w.conn.recv()
                     task, w.task = w.task, None
                     self.stats["cpu_busy_seconds"] += time.perf_counter() - w.busy_since
                     self.stats["cpu_process_seconds"] += cpu_seconds
+                    self.peak_rss_mib = max(self.peak_rss_mib, peak_rss)
                     assert task is not None and task[0] == seq, (task, seq)
                     w.done += 1
                     self.results += 1
@@ -332,6 +347,8 @@ class _Lane(threading.Thread):
         self.venc = visual_encoder(config, device)
         self.aenc = audio_encoder(config, device)
         self.inbox: "queue.Queue[Any]" = queue.Queue()
+        # CUDA: visual batches assembled in pinned memory, copied with non_blocking=True
+        self.staging = PinnedStaging(config.batch_size) if device.startswith("cuda") else None
         self.stats = stats
         self.error: BaseException | None = None
 
@@ -359,7 +376,8 @@ class _Lane(threading.Thread):
 
                     asm = blocks[block] = BlockAssembler(
                         self.writer, block, self.venc, self.aenc, self.config.fps,
-                        self.config.audio_rate, self.config.batch_size, timing, release)
+                        self.config.audio_rate, self.config.batch_size, timing, release,
+                        self.staging)
                 if holder is not None:
                     holders[(block, prep.k)] = holder
                 threads.set(behind=self.inbox.qsize() > 0)
@@ -580,4 +598,5 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
             "failed": sum(r["failed"] for r in results), "seconds": round(wall, 3),
             "frames_per_second": round(frames / max(wall, 1e-9), 2), "cpu_workers": cpu_workers,
             "devices": devices, "max_in_flight": max_in_flight, "peak_in_flight": peak,
+            "cpu_worker_peak_rss_mib": round(cpu.peak_rss_mib, 1),
             **stage, "block_errors": errors, "written_blocks": [r["block"] for r in results]}

@@ -167,7 +167,7 @@ def run_blocks(writer: Any, blocks: Sequence[int], root: Path, config: ExtractCo
             bar.add_timing(result)
             errors.extend(result["block_errors"])
             extra = {k: result[k] for k in ("cpu_workers", "devices", "max_in_flight",
-                                            "peak_in_flight")}
+                                            "peak_in_flight", "cpu_worker_peak_rss_mib")}
         else:
             from distributed import as_completed
 
