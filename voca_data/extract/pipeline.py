@@ -244,6 +244,7 @@ class _CpuStage:
                     task, w.task = w.task, None
                     self.stats["cpu_busy_seconds"] += time.perf_counter() - w.busy_since
                     self.stats["cpu_process_seconds"] += cpu_seconds
+                    self.stats["cpu_frames"] += prep.n_frames
                     self.peak_rss_mib = max(self.peak_rss_mib, peak_rss)
                     assert task is not None and task[0] == seq, (task, seq)
                     w.done += 1
@@ -298,31 +299,45 @@ class _CpuStage:
 
 class _TorchThreads:
     """torch's CPU threads for an encoder on ``cpu`` sharing the cores with ``cpu_workers``
-    worker processes: all of them while the encoder is behind (videos wait for it), else only the
-    cores the workers leave free (at least 1). torch's threads spin while they wait for work, so
-    an encoder holding every core while the workers decode took CPU time the workers needed.
+    worker processes. torch's threads spin while they wait for work, so an encoder holding every
+    core while the workers decode takes CPU time the workers need; an encoder that limits the run
+    (a large model) needs every core. So: all threads until both stages have done a video, then
+    only the cores the workers leave free (at least 1) while the encoder, even slowed down in
+    proportion, would be busy at most half the time the CPU stage needs per frame (its busy
+    seconds per frame over the workers; both are wall-clock seconds, so a loaded machine slows
+    both alike), else all of them again.
+
     The embeddings do not depend on the number of threads (checked bitwise for voca-tiny and
     ViT-B-32, 1 vs 2 threads; the pipeline-equals-synchronous test runs the two counts).
-    torch's setting is per process: the caller's value is restored by :meth:`restore`."""
+    torch's setting is per process: :meth:`restore` gives the caller's value back."""
 
     def __init__(self, device: str, cpu_workers: int):
         import torch
 
         self.torch = torch
+        self.cpu_workers = cpu_workers
         self.full = torch.get_num_threads()
         self.light = self.full
         if device == "cpu" and cpu_workers:
             self.light = max(1, min(self.full, _cores() - cpu_workers))
         self.now = self.full
 
-    def set(self, behind: bool) -> None:
-        want = self.full if behind else self.light
+    def update(self, stats: dict[str, float], encoded_frames: int) -> None:
+        """Choose from the stages' costs so far (``stats``: the pipeline's stage counters)."""
+        if self.light == self.full or not encoded_frames or not stats.get("cpu_frames"):
+            return
+        encoder = stats["encoder_busy_seconds"] / encoded_frames * (self.now / self.light)
+        cpu = stats["cpu_busy_seconds"] / stats["cpu_frames"] / self.cpu_workers
+        self._set(self.light if encoder <= 0.5 * cpu else self.full)
+
+    def _set(self, want: int) -> None:
         if want != self.now:
+            log.debug("encoder: %d torch thread(s) (was %d)", want, self.now)
             self.torch.set_num_threads(want)
             self.now = want
 
     def restore(self) -> None:
-        self.set(True)
+        self._set(self.full)
 
 
 def _cores() -> int:
@@ -357,6 +372,7 @@ class _Lane(threading.Thread):
         blocks: dict[int, BlockAssembler] = {}
         holders: dict[tuple[int, int], _SharedCrops] = {}
         threads = _TorchThreads(self.device, self.cpu_workers)
+        encoded_frames = 0
         try:
             while True:
                 t = time.perf_counter()
@@ -380,13 +396,14 @@ class _Lane(threading.Thread):
                         self.staging)
                 if holder is not None:
                     holders[(block, prep.k)] = holder
-                threads.set(behind=self.inbox.qsize() > 0)
+                threads.update(self.stats, encoded_frames)
                 asm.add(prep)
                 prep.crops = None
                 if asm.done:
                     del blocks[block]
                     self.out.put((block, asm))
                 self.stats["encoder_busy_seconds"] += time.perf_counter() - t
+                encoded_frames += prep.n_frames
         except BaseException as e:  # noqa: BLE001 - reported by run_pipeline
             log.exception("encoder on %s failed", self.device)
             self.error = e
