@@ -504,7 +504,7 @@ def run_pipeline(store: str | os.PathLike, blocks: Sequence[int], root: str | os
     def taken() -> None:
         with in_flight_lock:
             in_flight[0] -= 1
-            if in_flight[0] == max_in_flight - 1:
+            if cpu_workers and in_flight[0] == max_in_flight - 1:  # (0: nobody waits on it)
                 with contextlib.suppress(OSError):
                     wake_w.send_bytes(b"")
 
