@@ -113,7 +113,14 @@ def pipeline(root: Path, out: Path, arch: str, batch: int, block: int, cpu_worke
             "encoder_busy": entry.get("stage_encoder_busy_seconds", 0.0) / wall,
             "cpu_busy": entry.get("stage_cpu_busy_seconds", 0.0) / (wall * max(1, cpu_workers)),
             "writer_busy": entry.get("stage_writer_busy_seconds", 0.0) / wall,
-            "workers_cpu_seconds": children, "main_cpu_seconds": own}
+            "workers_cpu_seconds": children, "main_cpu_seconds": own,
+            # where the wall time goes (history): workers' CPU seconds on videos (the rest of
+            # workers_cpu_seconds is start-up and exit), the first video's start, the run's end
+            # after the last video was prepared, idle workers waiting on the in-flight bound
+            "videos_cpu_seconds": entry.get("stage_cpu_process_seconds", 0.0),
+            "startup_seconds": entry.get("stage_cpu_startup_seconds", 0.0),
+            "tail_seconds": entry.get("stage_tail_seconds", 0.0),
+            "starved_seconds": entry.get("stage_cpu_starved_seconds", 0.0)}
 
 
 def _parts_child(root: str, paths: list, arch_size: int, detect_every: int, max_sides: list,
@@ -440,8 +447,8 @@ def main() -> None:
                   + f", crop {part['crop_ms']:.2f}; total "
                   f"{part['cpu_ms_per_frame']:.2f} ms = {1e3 / part['cpu_ms_per_frame']:.0f} "
                   "frames/s a core.", "",
-                  "| run | frames/s | ratio | encoder busy | CPU workers busy | CPU s: workers / main process |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+                  "| run | frames/s | ratio | encoder busy | CPU workers busy | CPU s: workers (on videos) / main process | s: first video starts / after last video / workers starved |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         ceiling1 = 1e3 / part["cpu_ms_per_frame"]
         for n in args.cpu_workers:
             r = best[f"pipe{n}"]
@@ -450,15 +457,17 @@ def main() -> None:
                          f"{r['fps'] / first['fps']:.2f}x the {args.cpu_workers[0]}-worker run; "
                          f"{r['fps'] / ceiling:.2f} of the sum-of-parts ceiling ({ceiling:.0f}) | "
                          f"{100 * r['encoder_busy']:.0f} % | {100 * r['cpu_busy']:.0f} % | "
-                         f"{r['workers_cpu_seconds']:.1f} / {r['main_cpu_seconds']:.1f} |")
+                         f"{r['workers_cpu_seconds']:.1f} ({r['videos_cpu_seconds']:.1f}) / "
+                         f"{r['main_cpu_seconds']:.1f} | {r['startup_seconds']:.2f} / "
+                         f"{r['tail_seconds']:.2f} / {r['starved_seconds']:.2f} |")
         top = max((best[f"pipe{n}"] for n in args.cpu_workers), key=lambda r: r["fps"])
         enc = best["encoder"]
         lines.append(f"| visual encoder alone (uint8 crops, batch {args.batch_size}) | "
-                     f"{enc['fps']:.1f} | best pipeline / encoder = {top['fps'] / enc['fps']:.2f} | | | |")
+                     f"{enc['fps']:.1f} | best pipeline / encoder = {top['fps'] / enc['fps']:.2f} | | | | |")
         if "baseline" in best:
             b = best["baseline"]
             lines.append(f"| per-video script way ({args.baseline_videos} videos) | {b['fps']:.1f} | "
-                         f"best pipeline / script = {top['fps'] / b['fps']:.1f}x | | | |")
+                         f"best pipeline / script = {top['fps'] / b['fps']:.1f}x | | | | |")
         lines.append("")
         print("\n".join(lines), flush=True)
     load_after = os.getloadavg()

@@ -280,7 +280,8 @@ class VisualEncoder:
         with torch.inference_mode():
             for s in range(0, len(crops), self.batch_size):
                 x = torch.from_numpy(np.ascontiguousarray(crops[s:s + self.batch_size]))
-                x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+                # from pinned memory (the pipeline's staging buffer) the copy is asynchronous
+                x = x.to(self.device, non_blocking=cuda).permute(0, 3, 1, 2).float().div_(255.0)
                 if x.shape[-2:] != (self.image_size, self.image_size):
                     x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bicubic",
                                       align_corners=False, antialias=True).clamp_(0, 1)

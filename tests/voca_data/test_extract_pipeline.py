@@ -43,9 +43,15 @@ def _last_extract(store) -> dict:
 
 @pytest.mark.parametrize("cpu_workers", [2, 0])
 def test_pipeline_equals_synchronous_bitwise(dataset, tmp_path, cpu_workers, capsys):
+    import torch
+
     root, records, config, ref = dataset
+    threads = torch.get_num_threads()
     out = extract(records, root, tmp_path / "p.zarr", config, cpu_workers=cpu_workers,
                   progress=False)
+    # with 2 workers on this machine's cores the encoder ran on fewer torch threads than the
+    # synchronous reference: the embeddings must not depend on it, and the setting comes back
+    assert torch.get_num_threads() == threads
     assert_stores_equal(ref, out)  # MTCNN boxes, crops, visual, audio, similarity, labels
     h = _last_extract(out)
     assert h["scheduler"] == "pipeline" and h["cpu_workers"] == cpu_workers
@@ -164,3 +170,28 @@ def test_two_encoder_lanes_equal_one(dataset, tmp_path):
     assert summary["devices"] == ["cpu", "cpu"] and sorted(summary["written_blocks"]) == blocks
     finalize_store(out, config)
     assert_stores_equal(ref, out, skip=())
+
+
+def test_embeddings_do_not_depend_on_torch_threads():
+    """The pipeline runs a CPU encoder on fewer torch threads while the CPU workers hold the
+    cores (``_TorchThreads``): that must not change a bit of the store."""
+    import numpy as np
+    import torch
+
+    from voca_data.extract import audio_encoder, visual_encoder
+
+    config = tiny_config(batch_size=32)
+    venc, aenc = visual_encoder(config, "cpu"), audio_encoder(config, "cpu")
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (96, venc.image_size, venc.image_size, 3), dtype=np.uint8)
+    audio = rng.standard_normal(16000 * 2).astype(np.float32)
+    before = torch.get_num_threads()
+    out = {}
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            out[n] = (venc.encode(crops), np.asarray(aenc.encode(audio, 50, 25.0, 16000)))
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(out[1][0], out[2][0])
+    np.testing.assert_array_equal(out[1][1], out[2][1])

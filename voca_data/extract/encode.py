@@ -25,7 +25,7 @@ from .prepare import Prepared
 
 log = logging.getLogger(__name__)
 
-__all__ = ["cosine_to_previous", "BlockAssembler"]
+__all__ = ["cosine_to_previous", "BlockAssembler", "PinnedStaging"]
 
 
 def cosine_to_previous(x: np.ndarray) -> np.ndarray:
@@ -64,16 +64,52 @@ def take_batch(buffer: list[tuple[int, int, Any]], n: int
     return parts, spans
 
 
+class PinnedStaging:
+    """One page-locked host buffer (per encoder on a CUDA device) that visual batches are
+    assembled in, so the encoder's host-to-device copy is a ``non_blocking`` DMA from pinned
+    memory, without the extra host copy ``Tensor.pin_memory()`` would make. The buffer is reused
+    batch after batch: the encoder reads its embeddings back (a synchronisation) before the next
+    batch is assembled. Not used on CPU (nothing to copy; the CPU path is unchanged).
+
+    >>> staging = PinnedStaging(256)                     # doctest: +SKIP
+    >>> batch = staging.assemble([crops_a, crops_b])     # doctest: +SKIP
+    """
+
+    def __init__(self, batch_size: int, pin: bool = True):
+        self.batch_size = int(batch_size)
+        self.pin = pin  # False: ordinary memory (the same assembly, testable without a GPU)
+        self.tensor: Any = None
+        self.array: np.ndarray | None = None
+
+    def assemble(self, parts: list[np.ndarray]) -> np.ndarray:
+        """``parts`` concatenated into the pinned buffer (grown when a batch needs more)."""
+        n = sum(len(p) for p in parts)
+        shape = (n, *parts[0].shape[1:])
+        if (self.array is None or self.array.shape[0] < n or self.array.shape[1:] != shape[1:]
+                or self.array.dtype != parts[0].dtype):
+            import torch
+
+            rows = max(n, self.batch_size)
+            self.tensor = torch.empty((rows, *shape[1:]),
+                                      dtype=torch.from_numpy(parts[0][:0]).dtype, pin_memory=self.pin)
+            self.array = self.tensor.numpy()
+        out = self.array[:n]
+        np.concatenate(parts, out=out)
+        return out
+
+
 class BlockAssembler:
     """The arrays of one block, filled video by video (in order) by one encoder.
 
     ``release(k)`` is called once video ``k``'s crops have all been embedded (the CPU stage's
     shared memory can go). ``timing`` accumulates ``visual_seconds`` / ``audio_seconds``.
+    ``staging``: a :class:`PinnedStaging` to assemble visual batches in (CUDA encoders).
     """
 
     def __init__(self, writer: Any, block: int, venc: Any, aenc: Any, fps: float, audio_rate: int,
                  batch_size: int, timing: dict[str, float],
-                 release: Callable[[int], None] | None = None):
+                 release: Callable[[int], None] | None = None,
+                 staging: PinnedStaging | None = None):
         self.block = block
         sl = writer.block_slice(block)
         self.nb = sl.stop - sl.start
@@ -83,6 +119,7 @@ class BlockAssembler:
         self.visual_dim = int(writer.visual_dim)
         self.timing = timing
         self.release = release or (lambda k: None)
+        self.staging = staging
         self.arrays = writer.empty_block(block)
         del self.arrays["frame_label"]  # write_block computes it from the stored fake periods
         del self.arrays["av_similarity"]  # fitted at finalize
@@ -150,7 +187,10 @@ class BlockAssembler:
     def _run_batch(self, n: int) -> None:
         parts, spans = take_batch(self.buffer, n)
         t = time.perf_counter()
-        batch = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        if self.staging is not None:
+            batch = self.staging.assemble(parts)
+        else:
+            batch = np.concatenate(parts) if len(parts) > 1 else parts[0]
         emb = np.asarray(self.venc.encode(batch), np.float32)
         del batch, parts  # drop views of shared memory before it is released
         self.timing["visual_seconds"] = self.timing.get("visual_seconds", 0.0) \

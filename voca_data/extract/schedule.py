@@ -26,7 +26,9 @@ __all__ = ["SCHEDULERS", "run_blocks", "extract_blocks", "encoder_devices"]
 SCHEDULERS = ("pipeline", "synchronous")
 _STAGE_KEYS = ("cpu_busy_seconds", "cpu_wait_seconds", "encoder_busy_seconds",
                "encoder_wait_seconds", "encoder_visual_seconds", "encoder_audio_seconds",
-               "writer_busy_seconds", "writer_wait_seconds", "cpu_worker_deaths")
+               "writer_busy_seconds", "writer_wait_seconds", "cpu_worker_deaths",
+               "cpu_process_seconds", "cpu_starved_seconds", "cpu_startup_seconds",
+               "tail_seconds")
 
 
 def encoder_devices(device: str, gpus: int | None = None) -> list[str]:
@@ -165,7 +167,7 @@ def run_blocks(writer: Any, blocks: Sequence[int], root: Path, config: ExtractCo
             bar.add_timing(result)
             errors.extend(result["block_errors"])
             extra = {k: result[k] for k in ("cpu_workers", "devices", "max_in_flight",
-                                            "peak_in_flight")}
+                                            "peak_in_flight", "cpu_worker_peak_rss_mib")}
         else:
             from distributed import as_completed
 
