@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import Any
 
 from ..records import ManifestError, VideoRecord
-from . import register
 from .base import (
     MAX_VIDEO_SECONDS,
     PERIOD_TOLERANCE,
@@ -279,7 +278,6 @@ def _parse(items: list[Any], fps: float, tolerance: float, name: str, fast: bool
     return candidates
 
 
-@register("lavdf")
 def load_lavdf(root: str | Path, *, metadata: str | Path | None = None, splits: str | Sequence[str] | None = None,
                start: int = 0, count: int | None = None, max_videos: int | None = None,
                skip_invalid: bool = False, check_files: bool = True, fps: float = LAVDF_FPS,
