@@ -78,7 +78,7 @@ def test_import_with_metadata(tree, tmp_path):
         np.testing.assert_array_equal(one.audio.values[:t], expected.astype(np.float16))
         if len(aud) != t:
             resampled += 1
-            assert f"audio resampled from {len(aud)} to {t} frames" in one.error.item()
+            assert f"audio resampled from {len(aud)} to {t} frames" in one.notes.item()
         np.testing.assert_array_equal(one.frame_label.values[:t],
                                       frame_labels(rec["fake_periods"], t, 25.0))
         sims = tree.similarities.get(vid)

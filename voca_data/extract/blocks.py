@@ -122,7 +122,8 @@ def extract_block(store: str | os.PathLike, block: int, root: str | os.PathLike,
             arrays["audio"][k, :n] = np.asarray(
                 aenc.encode(prep.audio, n, config.fps, config.audio_rate), np.float32)[:n]
             timing["audio_seconds"] += time.perf_counter() - t
-            errors[k] = "; ".join(prep.notes)
+            arrays["notes"][k] = schema.join_notes(*prep.notes)
+            arrays["has_audio"][k] = int(prep.audio is not None)
             visual32[k] = np.empty((n, writer.visual_dim), np.float32)
             remaining[k] = n
             buffer.append((k, 0, prep.crops[:n]))

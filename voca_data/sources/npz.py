@@ -15,11 +15,11 @@ The store's ``video_id`` is ``"<split>/<name>"``, its timeline the visual one (`
   is centred at ``(j + 0.5) / T_a`` of it and frame ``t`` at ``(t + 0.5) / T``; frame ``t``
   takes the linear interpolation of the two audio rows around its centre (the first/last row
   beyond the ends). The root attribute ``npz_import.audio_alignment`` records the rule and how
-  many videos were resampled; each resampled video's ``error`` notes ``T_a -> T``.
+  many videos were resampled; each resampled video's ``notes`` say ``T_a -> T``.
 * labels: from the LAV-DF metadata when given (``fake_periods``, ``n_fakes``, ``modify_video``,
   ``modify_audio``; ``label`` = 1 when the video or the audio was modified or it has fake
   periods); ``frame_label`` then follows the store's rule from the periods, and a disagreement
-  with the npz's ``frame_labels`` is noted in ``error``. Without metadata, ``frame_label`` is the
+  with the npz's ``frame_labels`` is noted in ``notes``. Without metadata, ``frame_label`` is the
   npz's ``frame_labels`` and ``fake_periods`` are its runs of fake frames
   (``[first/fps, (last+1)/fps)``, which give back exactly those frames); ``label`` = any fake frame.
 * ``visual_similarity`` = cos(visual[t], visual[t-1]) computed from the float32 embeddings.
@@ -27,6 +27,7 @@ The store's ``video_id`` is ``"<split>/<name>"``, its timeline the visual one (`
   of audio[t] and visual[t] after truncating both to the shorter length, not resampled) for its
   first ``min(L, T)`` frames, NaN after; its scalar statistics (mean, std, percentiles, ...) are not
   stored (they follow from the curve).
+* ``has_audio`` = 1 for every imported video (its audio embeddings are the audio).
 * ``duration`` = ``T / fps`` (the feature timeline), ``source_fps`` = ``fps``; no faces
   (``face_box`` NaN, ``face_score`` 0).
 
@@ -186,6 +187,7 @@ class NpzVideo:
     n_frames: int = 0
     problem: str = ""  # why the video will fail, found while scanning
     notes: list[str] = field(default_factory=list)
+    audio_frames: int | None = None  # T_a from the audio npy header (None: unreadable)
 
 
 def _lavdf_record(rec: Mapping[str, Any], where: str) -> tuple[VideoRecord, str, str]:
@@ -250,6 +252,11 @@ def scan(root: str | Path, metadata: str | Path | None = None, fps: float = sche
             if len(shape) != 2 or shape[0] < 1:
                 raise NpzError(f"{VISUAL_FILE}: embeddings have shape {shape}, expected (T, D) with T >= 1")
             v.n_frames = int(shape[0])
+            try:
+                audio_shape, _ = _npy_header(v.folder / AUDIO_FILE, "embeddings")
+                v.audio_frames = int(audio_shape[0]) if audio_shape else None
+            except NpzError:
+                v.audio_frames = None  # the video fails when it is loaded, naming the file
             if metadata is None:
                 labels = _load(v.folder / VISUAL_FILE, [], optional=["frame_labels"]).get("frame_labels")
                 if labels is not None and labels.shape == (v.n_frames,):
@@ -451,14 +458,20 @@ def _import_npz(root: str | Path, out: str | Path, metadata: str | Path | None, 
             block["duration"][k] = t / fps
             block["source_fps"][k] = fps
             block["status"][k] = schema.OK
-            block["error"][k] = "; ".join(got["notes"])
+            block["notes"][k] = schema.join_notes(*got["notes"])
+            block["has_audio"][k] = 1
             if rec.label != -1:
                 block["frame_label"][k, :t] = frame_labels(rec.fake_periods, t, fps)
         writer.write_block(b, block)
-    # counted from the stored notes, so a resumed import counts the blocks of earlier runs too
+    # counted over the whole store (the scan read every audio header), so a resumed import counts
+    # the blocks of earlier runs too
     ok = writer.status() == schema.OK
-    errors = np.asarray(writer.array("error")[:]).tolist()
-    resampled = sum(1 for k in np.flatnonzero(ok) if "audio resampled" in str(errors[k]))
+    ids = np.asarray(writer.array("video_id")[:]).tolist()
+    resampled = 0
+    for k in np.flatnonzero(ok):
+        v = by_id.get(str(ids[k]))
+        resampled += int(v is not None and v.audio_frames is not None
+                         and v.audio_frames != v.n_frames)
     info = dict(writer.attrs.get("npz_import") or {})
     info["audio_alignment"] = {**info.get("audio_alignment", {}), "videos_resampled": resampled}
     writer.update_attrs(npz_import=info)
