@@ -16,8 +16,8 @@ What is checked (each problem is one line naming the variable and the video):
   finite with ``0 <= start < end`` for the first ``n_fakes``, NaN after; failed videos say why in
   ``error``; ``complete`` only when no video is pending;
 * per frame: values past ``n_frames`` (and everywhere for pending/failed videos) are the fill
-  value; ``visual`` has no NaN inside ``n_frames`` of an ok video, nor has ``audio`` unless the
-  video's ``has_audio`` is 0 (no audio stream; a schema-1 store does not record it, so its audio
+  value; ``visual`` has no NaN inside ``n_frames`` of an ok video, nor has ``audio`` where the
+  video's ``has_audio`` is 1 (0: no audio stream, -1: not recorded; a schema-1 store does not record it, so its audio
   is not checked for NaN: ``voca upgrade`` adds ``has_audio``); ``frame_label`` equals
   :func:`voca_data.records.video_frame_labels` of the label and stored ``fake_periods`` (-1 where
   unknown: unlabelled videos, fakes without periods) for ok videos.
@@ -48,11 +48,12 @@ __all__ = ["check_files", "check_store", "quick_check", "repair_metadata"]
 
 
 def _without_audio(status: np.ndarray, has_audio: np.ndarray | None) -> np.ndarray:
-    """Videos whose audio may be NaN inside ``n_frames``: ok videos with ``has_audio == 0``; every
-    ok video of a schema-1 store (``has_audio`` absent: not recorded)."""
+    """Videos whose audio may be NaN inside ``n_frames``: ok videos whose ``has_audio`` is not 1
+    (0: no audio stream; -1: not recorded, as by a writer that did not say), and every ok video of
+    a schema-1 store (no ``has_audio``)."""
     if has_audio is None:
         return status == schema.OK
-    return (status == schema.OK) & (has_audio == 0)
+    return (status == schema.OK) & (has_audio != 1)
 
 
 def _strings(values: Any) -> list[str]:
@@ -380,10 +381,6 @@ def _per_video(ds: Any, problems: list[str], ids: list[str]) -> dict[str, np.nda
     if status is not None:
         has_audio = out.get("has_audio")
         out["no_audio"] = _without_audio(status, has_audio)
-        if has_audio is not None:
-            for k in np.flatnonzero((status == schema.OK) & (has_audio == -1)):
-                add(f"has_audio: {named(int(k))} is ok but has_audio is -1 (unknown); it must be "
-                    "0 or 1")
     if status is not None and "error" in ds.variables:
         errors = _strings(ds["error"].values)
         for k in np.flatnonzero(status == schema.FAILED):

@@ -84,7 +84,7 @@ _VARS = [
     Variable("notes", ("video",), "str", "", BLOCK,
              "remarks on a video, '; '-separated (label notes, audio resampled, no audio stream)"),
     Variable("has_audio", ("video",), "int8", -1, BLOCK,
-             "1 the media has an audio stream, 0 it has none, -1 unknown (pending or failed)"),
+             "1 the media has an audio stream, 0 it has none, -1 unknown (pending, failed, not recorded)"),
     # --- per frame ---
     Variable("visual", ("video", "frame", "visual_dim"), "float16", _NAN, FRAME,
              "image embedding of the lower-face crop"),
