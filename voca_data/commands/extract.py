@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--no-finalize", action="store_true", help="leave the store unfinalized")
     r.add_argument("--strict", action="store_true",
                    help="fail a video whose metadata (frame count, fake periods) disagrees with its "
-                        "media by more than 0.05 s (default: a 'label note' in its error, labels "
+                        "media by more than 0.05 s (default: a 'label note' in its notes, labels "
                         "from the media's timeline)")
     r.add_argument("--av-window", type=int, default=d.av_window,
                    help=f"AV synchrony window in frames (default {d.av_window})")
