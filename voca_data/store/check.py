@@ -60,12 +60,6 @@ def _strings(values: Any) -> list[str]:
     return [str(v) for v in np.asarray(values).tolist()]
 
 
-def _is_fill(data: np.ndarray, fill: Any) -> np.ndarray:
-    if data.dtype.kind == "f" and isinstance(fill, float) and np.isnan(fill):
-        return np.isnan(data)
-    return data == np.asarray(fill, dtype=data.dtype)
-
-
 _REPAIR = ("Re-extract the affected blocks (reset their status to pending and run voca extract "
            "again) or restore the store from a copy")
 
@@ -423,7 +417,7 @@ def _frame_checks(ds: Any, per: dict[str, np.ndarray], ids: list[str], problems:
                 else:  # a local Zarr store: name each bad chunk and its file
                     problems.extend(_locate_bad_chunks(zarr_path, name, sl, ids, exc))
                 continue
-            is_fill = _is_fill(data, var.fill)
+            is_fill = schema.is_fill(data, var.fill)
             is_fill_all = is_fill.all(axis=2) if data.ndim == 3 else is_fill
             bad_pad = ~is_fill_all & ~valid
             for k in np.flatnonzero(bad_pad.any(axis=1)):

@@ -126,6 +126,24 @@ def join_notes(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
 
+def is_fill(data: np.ndarray, fill: Any) -> np.ndarray:
+    """Elementwise "is the fill value": NaN-aware (a NaN fill matches every NaN, whatever its bit
+    pattern), ``None`` meaning ``""`` for strings. The one padding test of :mod:`.check` and
+    :mod:`.convert`.
+
+    >>> is_fill(np.array([np.nan, 0.5], np.float16), float("nan")).tolist()
+    [True, False]
+    >>> is_fill(np.array([-1, 1], np.int8), -1).tolist()
+    [True, False]
+    """
+    data = np.asarray(data)
+    if data.dtype.kind == "f" and fill is not None and np.isnan(fill):
+        return np.isnan(data)
+    if data.dtype.kind in "fiub":
+        return data == np.asarray(fill, dtype=data.dtype)
+    return data == ("" if fill is None else fill)
+
+
 def frame_extent(max_frames: int) -> int:
     """Length of the ``frame`` dimension: the longest video rounded up to a multiple of 128."""
     return max(FRAME_CHUNK, int(math.ceil(max(int(max_frames), 1) / FRAME_CHUNK)) * FRAME_CHUNK)

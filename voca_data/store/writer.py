@@ -577,9 +577,13 @@ class StoreWriter:
     # ----------------------------------------------------------------- finalize
     def feature_statistics(self, split: str | None = None) -> dict[str, np.ndarray]:
         """Per-feature mean and std of ``visual`` and ``audio`` over valid frames of ok videos of
-        ``split`` (default: ``train``, or ``trainset``). Read block by block: memory is bounded."""
+        ``split`` (default: the store's train split, the first of
+        :data:`~voca_data.store.handle.SPLIT_ALIASES` ``["train"]`` present). Read block by block:
+        memory is bounded."""
+        from .handle import resolve_split
+
         splits = np.asarray(self._root["split"][:])
-        split = split or next((s for s in ("train", "trainset") if (splits == s).any()), None)
+        split = split or resolve_split(sorted({str(s) for s in splits.tolist()}), "train")
         status = self.status()
         out: dict[str, np.ndarray] = {}
         acc = {f: [0.0, None, None] for f in ("visual", "audio")}
