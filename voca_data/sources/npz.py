@@ -16,8 +16,9 @@ The store's ``video_id`` is ``"<split>/<name>"``, its timeline the visual one (`
   takes the linear interpolation of the two audio rows around its centre (the first/last row
   beyond the ends). The root attribute ``npz_import.audio_alignment`` records the rule and how
   many videos were resampled; each resampled video's ``notes`` say ``T_a -> T``.
-* labels: from the LAV-DF metadata when given (``fake_periods``, ``n_fakes``, ``modify_video``,
-  ``modify_audio``; ``label`` = 1 when the video or the audio was modified or it has fake
+* labels: from the LAV-DF metadata when given, read and validated by the LAV-DF source
+  (:func:`voca_data.sources.lavdf.load_lavdf`, with ``check_files=False``: a bad record is
+  refused with the same message as ``voca extract lavdf`` gives; ``label`` = 1 when it has fake
   periods); ``frame_label`` then follows the store's rule from the periods, and a disagreement
   with the npz's ``frame_labels`` is noted in ``notes``. Without metadata, ``frame_label`` is the
   npz's ``frame_labels`` and ``fake_periods`` are its runs of fake frames
@@ -43,10 +44,9 @@ Example
 
 from __future__ import annotations
 
-import json
 import logging
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ import numpy as np
 
 from ..store import schema
 from ..provenance import sha256_file
-from ..records import ManifestError, VideoRecord, frame_labels
+from ..records import VideoRecord, frame_labels
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,6 @@ __all__ = [
     "SIMILARITY_FILE",
     "VISUAL_FILE",
     "import_npz",
-    "read_lavdf_metadata",
     "resample_linear",
     "runs_to_periods",
     "scan",
@@ -160,24 +159,6 @@ def _load(path: Path, keys: Sequence[str], optional: Sequence[str] = ()) -> dict
 
 
 # --------------------------------------------------------------------------- the manifest
-def read_lavdf_metadata(path: str | Path) -> list[dict[str, Any]]:
-    """LAV-DF's ``metadata.min.json`` (a JSON list of records), refused with a clear message when
-    it is not one."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: metadata file not found") from None
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}: invalid JSON ({exc})") from exc
-    if not isinstance(data, list):
-        raise ManifestError(f"{path}: expected a JSON list of video records, got {type(data).__name__}")
-    for k, rec in enumerate(data):
-        if not isinstance(rec, dict) or "file" not in rec:
-            raise ManifestError(f"{path}: record {k} has no 'file' field")
-    return data
-
-
 @dataclass
 class NpzVideo:
     """One video folder of the npz layout, and what the scan found."""
@@ -188,30 +169,6 @@ class NpzVideo:
     problem: str = ""  # why the video will fail, found while scanning
     notes: list[str] = field(default_factory=list)
     audio_frames: int | None = None  # T_a from the audio npy header (None: unreadable)
-
-
-def _lavdf_record(rec: Mapping[str, Any], where: str) -> tuple[VideoRecord, str, str]:
-    file = str(rec["file"])
-    split = str(rec.get("split") or file.split("/")[0])
-    stem = Path(file).stem
-    try:
-        periods = tuple(tuple(map(float, p)) for p in rec.get("fake_periods") or ())
-        mv, ma = rec.get("modify_video"), rec.get("modify_audio")
-        fake = bool(periods) or bool(mv) or bool(ma) or int(rec.get("n_fakes") or 0) > 0
-        record = VideoRecord(
-            video_id=f"{split}/{stem}", path=file, split=split, label=int(fake),
-            fake_periods=tuple(sorted(periods)),
-            modify_video=-1 if mv is None else int(bool(mv)),
-            modify_audio=-1 if ma is None else int(bool(ma)),
-            duration=float(rec["duration"]) if rec.get("duration") is not None else None,
-            n_frames=int(rec["video_frames"]) if rec.get("video_frames") is not None else None,
-        )
-    except ManifestError as exc:
-        raise ManifestError(f"{where}: {exc}") from exc
-    except (TypeError, ValueError, OverflowError) as exc:  # e.g. a period of 10**400 or "abc"
-        raise ManifestError(f"{where}: fake_periods, n_fakes, duration or video_frames is not a "
-                            f"usable number ({str(exc)[:120]})") from None
-    return record, split, stem
 
 
 def scan(root: str | Path, metadata: str | Path | None = None, fps: float = schema.DEFAULT_FPS,
@@ -229,10 +186,11 @@ def scan(root: str | Path, metadata: str | Path | None = None, fps: float = sche
         raise FileNotFoundError(f"{root}: no such directory (expected ROOT/<split>/<video>/*.npz)")
     videos: list[NpzVideo] = []
     if metadata is not None:
-        records = read_lavdf_metadata(metadata)
-        for k, rec in enumerate(records):
-            record, split, stem = _lavdf_record(rec, f"{metadata}: record {k} ({rec.get('file')!r})")
-            videos.append(NpzVideo(record, root / split / stem))
+        from .lavdf import load_lavdf
+
+        # the LAV-DF source's parser and checks; the media files are not here (check_files=False)
+        for record in load_lavdf(root, metadata=metadata, fps=fps, check_files=False):
+            videos.append(NpzVideo(record, root / record.split / Path(record.path).stem))
         known = {v.folder for v in videos}
         extra = [d for d in root.glob("*/*") if d.is_dir() and d not in known]
         if extra:
