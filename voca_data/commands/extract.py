@@ -130,12 +130,14 @@ def run(args: argparse.Namespace) -> int:
             cpu_workers=args.cpu_workers if args.cpu_workers is not None else args.workers,
             gpus=args.gpus, retry_failed=args.retry_failed, finalize=not args.no_finalize,
             progress=not args.no_progress, dataset_info=info)
-    import zarr
+    import warnings
 
-    from voca_data.store.schema import FAILED, OK, PENDING
+    from voca_data.store.handle import IncompleteStoreWarning, Store
 
-    attrs = dict(zarr.open_group(str(args.out), mode="r").attrs)
-    status = zarr.open_array(str(args.out / "status"), mode="r")[:]
-    ok, failed, pending = (int((status == code).sum()) for code in (OK, FAILED, PENDING))
-    print(f"{args.out}: {ok} ok, {failed} failed, {pending} pending; complete={attrs.get('complete')}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IncompleteStoreWarning)  # the counts below say it
+        store = Store.open(args.out)
+    n = store.counts()
+    print(f"{args.out}: {n['ok']} ok, {n['failed']} failed, {n['pending']} pending; "
+          f"complete={store.attrs.get('complete')}")
     return 0
