@@ -43,7 +43,8 @@ COMMAND_GROUP = "voca.commands"
 
 def installed_commands() -> dict[str, str]:
     """Every installed command: name -> module (or ``module:object``), from the
-    :data:`COMMAND_GROUP` entry points, in the order they are declared.
+    :data:`COMMAND_GROUP` entry points, in the order of the installed metadata (setuptools writes
+    a package's entry points in name order). The first package found wins a name.
 
     >>> installed_commands()["info"]
     'voca_data.commands.info'
@@ -60,6 +61,7 @@ def __getattr__(name: str):
     if name == "COMMANDS":  # read at each access, so a package installed meanwhile is seen
         return installed_commands()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -210,6 +212,9 @@ def build_parser(commands: Iterable[str] | None = None,
         epilog="Exit codes: " + "; ".join(f"{code} {text.split(':')[0].split(' (')[0]}"
                                           for code, text in EXIT_CODES.items()) + ".")
     _add_global_options(parser, top=True)
+    if not installed:
+        parser.description += (f" No command is installed (none in the {COMMAND_GROUP!r} entry "
+                               "points): install voca, e.g. pip install -e '.[extract,models]'.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in installed.items():
         if name not in selected:
