@@ -41,9 +41,6 @@ log = logging.getLogger(__name__)
 __all__ = ["AVSyncConfig", "AVSyncModel", "fit", "score_video", "write_scores", "finalize_hook",
            "windowed_correlation", "load_model"]
 
-TRAIN_SPLITS = ("train", "trainset")
-
-
 @dataclass(frozen=True)
 class AVSyncConfig:
     """Settings of the synchrony fit (defaults measured on synthetic data, docs/extraction.md).
@@ -60,7 +57,8 @@ class AVSyncConfig:
     ridge:
         Eigenvalues below ``ridge * largest`` are dropped before whitening.
     split:
-        Split whose real videos fit the model (default: ``train`` or ``trainset``).
+        Split whose real videos fit the model (default: the store's train split, the first of
+        :data:`voca_data.store.handle.SPLIT_ALIASES` ``["train"]`` present).
     centre_video:
         Remove each video's own mean from both streams (FaceSync; turning it off, for ablation
         only, centres with the mean of the fit frames instead).
@@ -120,10 +118,11 @@ def _strings(arr: Any) -> np.ndarray:
 
 
 def _fit_split(writer: Any, split: str | None) -> str | None:
-    splits = _strings(writer.array("split"))
+    from .store.handle import resolve_split
+
     if split is not None:
         return split
-    return next((s for s in TRAIN_SPLITS if (splits == s).any()), None)
+    return resolve_split(sorted(set(_strings(writer.array("split")).tolist())), "train")
 
 
 def fit(writer: Any, config: AVSyncConfig = AVSyncConfig()) -> AVSyncModel | None:

@@ -1,7 +1,14 @@
-"""The ``voca`` command line: one module per command (``voca_data/commands/*``,
-``voca_models/commands/*``), each with ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+"""The ``voca`` command line: one module per command, each with ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int``, found through the ``voca.commands`` entry-point
+group (:data:`COMMAND_GROUP`). voca registers its own (``voca_data.commands.*``,
+``voca_models.commands.*``) in pyproject.toml; another package adds a command the same way, without
+editing voca (docs/cli.md, "Adding a command")::
 
-Only the command being run is imported and given its options, so ``voca --help`` and
+    [project.entry-points."voca.commands"]
+    my-command = "my_package.voca_command"
+
+Only the command being run is imported and given its options; the others are listed with the
+``HELP`` string read from their source, without importing them, so ``voca --help`` and
 ``voca info --help`` never import torch; commands keep heavy imports (torch, av, open_clip) inside
 ``run``. Global options (``-v``, ``-q``, ``--no-progress``, ``--version``) go before or after the
 command. A failure prints one line ``voca COMMAND: error: ...`` and exits with one of
@@ -23,28 +30,38 @@ import os
 import sys
 import traceback
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .lock import LockError
 
 log = logging.getLogger("voca")
 
-COMMANDS: dict[str, str] = {
-    "info": "voca_data.commands.info",
-    "check": "voca_data.commands.check",
-    "convert": "voca_data.commands.convert",
-    "import-npz": "voca_data.commands.import_npz",
-    "synth": "voca_data.commands.synth",
-    "extract": "voca_data.commands.extract",
-    "finalize": "voca_data.commands.finalize",
-    "preview": "voca_data.commands.preview",
-    "publish": "voca_data.commands.publish",
-    "train": "voca_models.commands.train",
-    "evaluate": "voca_models.commands.evaluate",
-    "infer": "voca_models.commands.infer",
-    "benchmark": "voca_models.commands.benchmark",
-}
+#: the entry-point group of the ``voca`` commands: NAME = "package.module"
+COMMAND_GROUP = "voca.commands"
+
+
+def installed_commands() -> dict[str, str]:
+    """Every installed command: name -> module (or ``module:object``), from the
+    :data:`COMMAND_GROUP` entry points, in the order of the installed metadata (setuptools writes
+    a package's entry points in name order). The first package found wins a name.
+
+    >>> installed_commands()["info"]
+    'voca_data.commands.info'
+    """
+    from importlib.metadata import entry_points
+
+    found: dict[str, str] = {}
+    for ep in entry_points(group=COMMAND_GROUP):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def __getattr__(name: str):
+    if name == "COMMANDS":  # read at each access, so a package installed meanwhile is seen
+        return installed_commands()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -92,18 +109,26 @@ def version() -> str:
         return "unknown (not installed)"
 
 
-def _module_help(module_name: str) -> str | None:
+def _module_help(target: str) -> str | None:
     """A command module's ``HELP`` read from its source, without importing it (importing a
     ``voca_models`` command runs ``voca_models/__init__``, which imports torch); ``None`` when
-    the module is not installed."""
+    the module is not installed. ``target`` is an entry point's value (``module[:object]``)."""
+    module_name = target.partition(":")[0].strip()
     top, _, rest = module_name.partition(".")
     try:
-        spec = importlib.util.find_spec(top)  # a top-level package: found, not imported
+        spec = importlib.util.find_spec(top)  # a top-level package or module: found, not imported
     except (ImportError, ValueError):
         return None
-    if spec is None or not spec.submodule_search_locations:
+    if spec is None:
         return None
-    path = Path(next(iter(spec.submodule_search_locations)), *rest.split(".")).with_suffix(".py")
+    if rest:
+        if not spec.submodule_search_locations:
+            return None
+        path = Path(next(iter(spec.submodule_search_locations)), *rest.split(".")).with_suffix(".py")
+    elif spec.origin and spec.origin.endswith(".py"):
+        path = Path(spec.origin)
+    else:
+        return ""
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError):
@@ -117,6 +142,21 @@ def _module_help(module_name: str) -> str | None:
                 return ""
             return value if isinstance(value, str) else ""
     return ""
+
+
+def _load_command(target: str):
+    """The object an entry point's value names: a module, or ``module:object``, with ``HELP``,
+    ``add_arguments`` and ``run``."""
+    module_name, _, attr = target.partition(":")
+    obj = importlib.import_module(module_name.strip())
+    for part in filter(None, attr.strip().split(".")):
+        obj = getattr(obj, part)
+    missing = [n for n in ("HELP", "add_arguments", "run") if not hasattr(obj, n)]
+    if missing:
+        raise TypeError(f"the voca command {target!r} (entry point group {COMMAND_GROUP}) lacks "
+                        f"{', '.join(missing)}: a command module defines HELP, "
+                        "add_arguments(parser) and run(args) (docs/cli.md)")
+    return obj
 
 
 def _unavailable(name: str, exc: BaseException):
@@ -155,31 +195,37 @@ def _merge_global_options(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+def build_parser(commands: Iterable[str] | None = None,
+                 installed: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
     """The ``voca`` parser: every command listed with its one-line help; the commands in
     ``commands`` (default: all) also get their options, which may import heavy modules
-    (``voca train``'s options come from the model configs, which import torch).
+    (``voca train``'s options come from the model configs, which import torch). ``installed``:
+    name -> module of the commands (default :func:`installed_commands`).
 
     >>> build_parser(["info"]).parse_args(["info", "s.zarr", "-q"]).command_quiet
     True
     """
-    selected = set(COMMANDS) if commands is None else set(commands)
+    installed = installed_commands() if installed is None else dict(installed)
+    selected = set(installed) if commands is None else set(commands)
     parser = argparse.ArgumentParser(
         prog="voca", description="Audio-visual deepfake features in one Zarr store, and models on it.",
         epilog="Exit codes: " + "; ".join(f"{code} {text.split(':')[0].split(' (')[0]}"
                                           for code, text in EXIT_CODES.items()) + ".")
     _add_global_options(parser, top=True)
+    if not installed:
+        parser.description += (f" No command is installed (none in the {COMMAND_GROUP!r} entry "
+                               "points): install voca, e.g. pip install -e '.[extract,models]'.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
+    for name, module_name in installed.items():
         if name not in selected:
             help_text = _module_help(module_name)
             if help_text is not None:
                 sub.add_parser(name, help=help_text, add_help=False)
             continue
         try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            missing = getattr(exc, "name", None)
+            module = _load_command(module_name)
+        except (ImportError, AttributeError, TypeError) as exc:
+            missing = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
             if missing and (missing == module_name or module_name.startswith(missing + ".")):
                 continue  # command not installed (e.g. voca_models absent)
             # a broken optional dependency must not take the other commands down with it
@@ -195,14 +241,14 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
     return parser
 
 
-def _command_in(argv: Sequence[str]) -> str | None:
+def _command_in(argv: Sequence[str], installed: Iterable[str]) -> str | None:
     """The command named in ``argv``: the first word that is not an option (the global options
     before it take no value)."""
     for word in argv:
         if word == "--":
             return None
         if not word.startswith("-"):
-            return word if word in COMMANDS else None
+            return word if word in installed else None
     return None
 
 
@@ -233,8 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``voca`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code
     (:data:`EXIT_CODES`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = _command_in(argv)
-    parser = build_parser([command] if command else [])
+    installed = installed_commands()
+    command = _command_in(argv, installed)
+    parser = build_parser([command] if command else [], installed)
     args = _merge_global_options(parser.parse_args(argv))
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

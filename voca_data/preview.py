@@ -36,6 +36,7 @@ def load_video_features(store: str | os.PathLike | Any, video_id: str) -> dict[s
     out: dict[str, Any] = {"index": k, "video_id": video_id, "n_frames": n,
                            "path": str(ds["path"].values[k]), "status": int(handle.status[k]),
                            "error": str(ds["error"].values[k]), "label": int(handle.labels[k]),
+                           "notes": str(ds["notes"].values[k]) if "notes" in ds.variables else "",
                            "attrs": dict(handle.attrs), "fps": handle.fps}
     names = ("face_box", "face_score", "frame_label", "visual_similarity", "av_similarity")
     out.update(handle.read(k, [m for m in names if m in handle.frame_variables], 0, n))
@@ -126,7 +127,7 @@ def contact_sheet(store: str | os.PathLike, video_id: str, out: str | os.PathLik
     ax.set_xlabel("time (s)")
     ax.set_xlim(0, max(t[-1], 1e-3) if n else 1)
     ax.legend(fontsize=7, loc="lower left")
-    ax.set_title(f"{video_id}  label={feats['label']}  {feats['error']}", fontsize=8)
+    ax.set_title(f"{video_id}  label={feats['label']}  {feats['error'] or feats['notes']}", fontsize=8)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

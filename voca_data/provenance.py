@@ -7,6 +7,7 @@ import hashlib
 import importlib.metadata
 import platform
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +45,27 @@ def command_line() -> str:
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 hex digest of a file, read in chunks (the one file digest of voca: manifests,
+    encoder and detector weights).
+
+    >>> sha256_file("metadata.min.json")            # doctest: +SKIP
+    '3b4c...'
+    """
+    return sha256_files([path], chunk)
+
+
+def sha256_files(paths: Sequence[str | Path], chunk: int = 1 << 20) -> str:
+    """One sha256 hex digest over several files' bytes, in order (weights split across files,
+    e.g. a face detector's networks); for one file it equals :func:`sha256_file`.
+
+    >>> sha256_files(["pnet.onnx", "rnet.onnx", "onet.onnx"])   # doctest: +SKIP
+    '9f1e...'
+    """
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
+    for path in paths:
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
     return h.hexdigest()
 
 

@@ -84,6 +84,7 @@ def fill_block_random(writer: StoreWriter, i: int, seed: int = 0, signal: float 
         block["duration"][k] = n / writer.fps
         block["source_fps"][k] = writer.fps
         block["status"][k] = schema.OK
+        block["has_audio"][k] = 1
     return block
 
 

@@ -54,6 +54,7 @@ def test_bad_media_matrix_and_retry_failed(tmp_path):
     g = zarr.open_group(str(out), mode="r")
     ids = [str(x) for x in g["video_id"][:]]
     status, errors = g["status"][:], [str(x) for x in g["error"][:]]
+    notes, has_audio = [str(x) for x in g["notes"][:]], g["has_audio"][:]
     n_frames = g["n_frames"][:]
     for k, vid in enumerate(ids):
         kind = vid.split("/")[1]
@@ -68,7 +69,7 @@ def test_bad_media_matrix_and_retry_failed(tmp_path):
             assert any(w in errors[k] for w in _words(kind)), (kind, errors[k])
             assert n_frames[k] == 0 and np.isnan(g["visual"][k]).all()
         if kind == "no_audio":
-            assert "no audio" in errors[k]
+            assert "no audio" in notes[k] and has_audio[k] == 0
             assert np.isnan(g["audio"][k, : n_frames[k]].astype(np.float32)).all()
             assert np.isnan(g["av_similarity"][k]).all()
     assert g.attrs["complete"] is True  # failed videos are done, not pending

@@ -74,9 +74,9 @@ def test_defect2b_period_past_the_media_is_a_note_not_silence(relabelled):
     v = _video(store, long["file"][:-4])
     assert int(v.status) == schema.OK and int(v.label) == 1
     assert (np.asarray(v.frame_label[: int(v.n_frames)]) == 0).all()
-    error = str(v.error.values)
-    assert "label note:" in error and "end after the media" in error
-    assert "labelled fake but none of its" in error
+    notes = str(v.notes.values)
+    assert "label note:" in notes and "end after the media" in notes
+    assert "labelled fake but none of its" in notes
     assert check_store(store) == []
 
 
@@ -115,6 +115,7 @@ def test_strict_fails_and_metadata_count_notes(tmp_path):
 
         g = zarr.open_group(str(tmp_path / f"s{strict}.zarr"))
         status, errors = g["status"][:].tolist(), [str(e) for e in g["error"][:]]
+        notes = [str(e) for e in g["notes"][:]]
         if strict:
             assert status == [schema.FAILED, schema.FAILED]
             assert errors[0].startswith("labels disagree with the media (strict): fake period(s) [3, 3.5]")
@@ -122,7 +123,7 @@ def test_strict_fails_and_metadata_count_notes(tmp_path):
                                  "the media has 50")
         else:
             assert status == [schema.OK, schema.OK]
-            assert "label note: fake period(s) [3, 3.5] end after the media (2.000 s)" in errors[0]
+            assert "label note: fake period(s) [3, 3.5] end after the media (2.000 s)" in notes[0]
         assert check_store(tmp_path / f"s{strict}.zarr") == []
     assert timeline_notes(0, (), 100, 25, metadata_frames=101) == []  # within the tolerance
 
@@ -133,8 +134,8 @@ def test_extract_notes_the_metadata_count_and_strict_fails(relabelled, tmp_path)
     from voca_data.extract import extract
 
     store, records, short, long, _ = relabelled
-    error = str(_video(store, short["file"][:-4]).error.values)
-    assert "the metadata says" in error and "label note:" in error
+    notes = str(_video(store, short["file"][:-4]).notes.values)
+    assert "the metadata says" in notes and "label note:" in notes
     root = Path(store).parent / "data"
     strict = extract(records, root, tmp_path / "strict.zarr", tiny_config(strict=True),
                      scheduler="synchronous", progress=False)

@@ -78,7 +78,7 @@ def test_import_with_metadata(tree, tmp_path):
         np.testing.assert_array_equal(one.audio.values[:t], expected.astype(np.float16))
         if len(aud) != t:
             resampled += 1
-            assert f"audio resampled from {len(aud)} to {t} frames" in one.error.item()
+            assert f"audio resampled from {len(aud)} to {t} frames" in one.notes.item()
         np.testing.assert_array_equal(one.frame_label.values[:t],
                                       frame_labels(rec["fake_periods"], t, 25.0))
         sims = tree.similarities.get(vid)
@@ -124,7 +124,7 @@ def test_import_without_metadata_labels_from_npz(tree, tmp_path, capsys):
 def test_bad_metadata_is_refused(tree, tmp_path):
     bad = tmp_path / "meta.json"
     bad.write_text("{not json")
-    with pytest.raises(ValueError, match="invalid JSON"):
+    with pytest.raises(ValueError, match="not valid JSON"):
         import_npz(tree.root, tmp_path / "a.zarr", metadata=bad)
     bad.write_text(json.dumps([{"file": "/abs/x.mp4", "split": "train"}]))
     with pytest.raises(ValueError, match="absolute"):

@@ -15,15 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voca_data.records import ManifestError, VideoRecord, check_relative_path, frame_labels
-from voca_data.sources import (
-    Records,
-    add_source_arguments,
-    available,
-    load,
-    records_from_args,
-    register,
-    select,
-)
+from voca_data.commands._sources import add_source_arguments, records_from_args
+from voca_data.sources import Records, available, load, register, select
 from voca_data.sources.base import Candidate, check_inside_root, finish
 from voca_data.sources.lavdf import _bad_path
 

@@ -13,7 +13,7 @@ import pytest
 
 from voca_data.records import ManifestError, frame_labels
 from voca_data.sources import load
-from voca_data.sources.lavdf import _bad_path, _parse
+from voca_data.sources.lavdf import _bad_path
 from voca_data.synth import make_dataset
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sources" / "lavdf"
@@ -250,21 +250,6 @@ def test_many_problems_are_capped_and_logged(tmp_path: Path, caplog):
     assert "skipped 174 invalid record(s)" in caplog.text
 
 
-def test_fast_and_detailed_checks_agree():
-    """The quick path accepts exactly what the detailed checks accept, with the same values."""
-    items = _items()
-    variants = [dict(m) for m in items]
-    variants += [dict(items[1], fake_periods=[[-0.01, 1.0]]), dict(items[4], fake_periods=[[4.1, 4.3]]),
-                 dict(items[0], duration=0), dict(items[0], file="a..b/x.mp4"), dict(items[0], audio_frames=None),
-                 dict(items[2], fake_periods=[[3.1, 3.5], [0.64, 1.0]]), dict(items[1], modify_video=1)]
-    fast = _parse(variants, 25.0, 0.05, "m", True)
-    slow = _parse(variants, 25.0, 0.05, "m", False)
-    for f, s in zip(fast, slow):
-        assert (f.record is None) == (s.record is None)
-        if f.record is not None:
-            assert f.record == s.record and f.record.extra == s.record.extra
-
-
 def test_bad_path_matches_check_relative_path():
     from voca_data.records import check_relative_path
 
@@ -278,8 +263,8 @@ def test_bad_path_matches_check_relative_path():
 
 
 def test_full_size_manifest(tmp_path: Path):
-    """136,304 records (LAV-DF's size) parse into the same records as the detailed path would give
-    (timing lives in benchmarks/lavdf_manifest.py)."""
+    """136,304 records (LAV-DF's size) parse, a bad one deep inside is named (timing lives in
+    benchmarks/lavdf_manifest.py)."""
     template = _items()
     n = 136_304
     items = []

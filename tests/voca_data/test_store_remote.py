@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Subset
 
 import voca_data
 from voca_data import Store, StoreReadError
+from voca_data.store import schema
 from voca_data.store.check import check_store
 from voca_data.store.convert import convert
 from voca_data.store.info import summary
@@ -50,7 +51,7 @@ def test_open_url_sel_values_equal_local(served):
     remote = voca_data.open(url)
     local = voca_data.open(path)
     assert server.requests() > before  # really read over HTTP
-    assert remote.attrs["source"] == url and remote.attrs["voca_schema"] == 1
+    assert remote.attrs["source"] == url and remote.attrs["voca_schema"] == schema.SCHEMA_VERSION
     _same(remote.sel(split="test").load(), local.sel(split="test").load())
     one = remote.sel(video_id="dev/000004")
     n = int(one.n_frames)

@@ -9,17 +9,19 @@ Example::
 from __future__ import annotations
 
 import argparse
+
 HELP = "validate a store (schema, shapes, padding, NaN, frame labels); exit 1 listing every problem"
 DESCRIPTION = HELP + """
 
 Checks: the schema (attributes, variables, dims, dtypes); ids unique and non-empty; paths relative;
 status/label/flag values; n_frames and n_fakes in range; fake periods well formed; failed videos
 say why; padding past n_frames (and pending/failed videos) is the fill value; no NaN in visual
-(and audio, unless the video notes it has no audio stream) inside n_frames of ok videos;
+(and audio, unless the video's has_audio is 0) inside n_frames of ok videos;
 frame_label agrees with fake_periods. Integrity (Zarr): every zarr.json present, valid and agreeing
 with the consolidated metadata; every chunk decoded with its crc32c checksum (a flipped bit or a
 truncated file is named: array, videos, frames, file); no visual/audio shard missing under ok videos.
-Reads block by block: memory stays bounded."""
+Reads block by block: memory stays bounded. A schema-1 store is checked as such, with a
+line saying how to upgrade it (voca upgrade STORE)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         with lock(args.store, what="store"):
             for file in repair_metadata(args.store):
                 print(f"repaired {file}")
-    problems = check_store(args.store, progress=not args.no_progress)
+    notes: list[str] = []
+    problems = check_store(args.store, progress=not args.no_progress, notes=notes)
     if args.json:
         import json
 
@@ -50,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
                           "n_problems": len(problems), "problems": [str(p) for p in problems]},
                          indent=1))
         return 1 if problems else 0
+    for note in notes:
+        print(f"note: {note}")
     if problems:
         for p in problems:
             print(p)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "extract features of a dataset (lavdf, ffdv, folder) into a Zarr store, then finalize"
+HELP = "extract features of a dataset (a source: lavdf, ffdv, folder, ...) into a Zarr store, then finalize"
 DESCRIPTION = HELP + """
 
 Creates OUT (or resumes it: only blocks with pending videos are run, after checking that the
@@ -19,25 +19,23 @@ manifest and every content setting match the store's; --retry-failed also redoes
 A pipeline runs the blocks of --block-size videos: --cpu-workers processes decode, detect faces
 and crop, one encoder per device embeds, a writer writes whole shards. A bad video becomes a
 failed record with the reason; the rest goes on. After extraction the store is finalized (train
-statistics, AV synchrony fit, complete flag) unless --no-finalize. See docs/extraction.md."""
-
-SOURCES = ("lavdf", "ffdv", "folder")
+statistics, AV synchrony fit, complete flag) unless --no-finalize. SOURCE is one of the installed
+sources (the voca.sources entry points: voca's lavdf, ffdv, folder and any other package's). See
+docs/extraction.md and docs/datasets.md."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from voca_data.extract import ExtractConfig
 
+    from voca_data.sources import available
+
+    from ._sources import add_source_arguments
+
     d = ExtractConfig()
-    parser.add_argument("source", choices=SOURCES, help="dataset layout")
+    parser.add_argument("source", choices=available(), help="dataset layout (installed sources)")
     parser.add_argument("root", type=Path, help="dataset root directory")
     parser.add_argument("out", type=Path, help="output store (.zarr); resumed if it exists")
-    try:
-        from voca_data.sources import add_source_arguments
-    except ImportError:  # pragma: no cover - sources not installed
-        pass
-    else:
-        group = parser.add_argument_group("source options")
-        add_source_arguments(group)
+    add_source_arguments(parser.add_argument_group("source options"))
     g = parser.add_argument_group("encoders")
     g.add_argument("--visual-arch", default=None,
                    help=f"open_clip architecture, timm:NAME (a timm model, e.g. timm:resnet50), or "
@@ -82,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--no-finalize", action="store_true", help="leave the store unfinalized")
     r.add_argument("--strict", action="store_true",
                    help="fail a video whose metadata (frame count, fake periods) disagrees with its "
-                        "media by more than 0.05 s (default: a 'label note' in its error, labels "
+                        "media by more than 0.05 s (default: a 'label note' in its notes, labels "
                         "from the media's timeline)")
     r.add_argument("--av-window", type=int, default=d.av_window,
                    help=f"AV synchrony window in frames (default {d.av_window})")
@@ -124,20 +122,22 @@ def run(args: argparse.Namespace) -> int:
         config = ExtractConfig.from_store(args.out, **overrides)
     else:
         config = config_from_args(args)
-    try:
-        from voca_data.sources import records_from_args
-    except ImportError as e:  # pragma: no cover
-        raise ValueError(f"voca_data.sources is not available ({e})") from e
+    from ._sources import records_from_args
+
     records = records_from_args(args.source, args.root, args)
     info = {"name": args.source}
     extract(records, args.root, args.out, config, scheduler=args.scheduler,
             cpu_workers=args.cpu_workers if args.cpu_workers is not None else args.workers,
             gpus=args.gpus, retry_failed=args.retry_failed, finalize=not args.no_finalize,
             progress=not args.no_progress, dataset_info=info)
-    import zarr
+    import warnings
 
-    attrs = dict(zarr.open_group(str(args.out), mode="r").attrs)
-    status = zarr.open_array(str(args.out / "status"), mode="r")[:]
-    ok, failed, pending = int((status == 1).sum()), int((status == 2).sum()), int((status == 0).sum())
-    print(f"{args.out}: {ok} ok, {failed} failed, {pending} pending; complete={attrs.get('complete')}")
+    from voca_data.store.handle import IncompleteStoreWarning, Store
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IncompleteStoreWarning)  # the counts below say it
+        store = Store.open(args.out)
+    n = store.counts()
+    print(f"{args.out}: {n['ok']} ok, {n['failed']} failed, {n['pending']} pending; "
+          f"complete={store.attrs.get('complete')}")
     return 0

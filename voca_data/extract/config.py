@@ -81,7 +81,7 @@ class ExtractConfig:
     av_centre_window: bool = False
     av_reference: str | None = None
     #: a metadata frame count or fake period that disagrees with the media fails the video
-    #: (default: a ``label note`` in its ``error``); not a content setting
+    #: (default: a ``label note`` in its ``notes``); not a content setting
     strict: bool = False
 
     # settings that change the content of features (must match when resuming a store); a store

@@ -124,6 +124,7 @@ class BlockAssembler:
         del self.arrays["frame_label"]  # write_block computes it from the stored fake periods
         del self.arrays["av_similarity"]  # fitted at finalize
         self.errors = [""] * self.nb
+        self.notes = [""] * self.nb
         self.visual32: dict[int, np.ndarray] = {}
         self.remaining: dict[int, int] = {}
         self.buffer: list[tuple[int, int, np.ndarray]] = []
@@ -162,7 +163,8 @@ class BlockAssembler:
                 self.aenc.encode(prep.audio, n, self.fps, self.audio_rate), np.float32)[:n]
             self.timing["audio_seconds"] = self.timing.get("audio_seconds", 0.0) \
                 + time.perf_counter() - t
-            self.errors[k] = "; ".join(prep.notes)
+            self.notes[k] = schema.join_notes(*prep.notes)
+            arrays["has_audio"][k] = int(prep.audio is not None)
             self.visual32[k] = np.empty((n, self.visual_dim), np.float32)
             self.remaining[k] = n
             self.buffer.append((k, 0, prep.crops[:n]))
@@ -175,6 +177,7 @@ class BlockAssembler:
     def result(self) -> dict[str, np.ndarray]:
         """The block's arrays for :meth:`voca_data.store.writer.StoreWriter.write_block`."""
         self.arrays["error"][:] = np.array(self.errors, dtype=object)
+        self.arrays["notes"][:] = np.array(self.notes, dtype=object)
         return self.arrays
 
     def _finish_video(self, k: int) -> None:

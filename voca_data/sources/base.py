@@ -23,8 +23,6 @@ Example
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import math
 import os
@@ -126,20 +124,6 @@ class Records(list):
     def report(self) -> str:
         """One line per skipped problem (empty string when nothing was skipped)."""
         return "\n".join(str(p) for p in self.problems)
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """Pause the cyclic garbage collector while building many small objects (a 136k-record
-    manifest): its repeated passes over the growing heap cost more than the parsing itself.
-    Nothing built here forms reference cycles, so nothing is lost."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def problems_message(source: str, root: Path, problems: Sequence[Problem]) -> str:

@@ -38,7 +38,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..records import ManifestError, VideoRecord
-from . import register
 from .base import Candidate, Problem, Records, finish, walk_media
 
 log = logging.getLogger(__name__)
@@ -113,7 +112,6 @@ def _read_label_file(path: Path, split: str, start_index: int) -> list[Candidate
     return out
 
 
-@register("ffdv")
 def load_ffdv(root: str | Path, *, label_files: Mapping[str, str] | Sequence[str] | None = None,
               split_names: Sequence[str] = FFDV_SPLITS, splits: str | Sequence[str] | None = None,
               start: int = 0, count: int | None = None, max_videos: int | None = None,

@@ -43,7 +43,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..records import ManifestError, VideoRecord
-from . import register
 from .base import (
     MAX_VIDEO_SECONDS,
     PERIOD_TOLERANCE,
@@ -153,7 +152,6 @@ def _record(root: Path, root_real: str, rel: str, split: str, label: int, index:
                      problems=[Problem(where, e, rel, index) for e in errors])
 
 
-@register("folder")
 def load_folder(root: str | Path, *, ratios: Sequence[float] = DEFAULT_RATIOS, seed: int = 0,
                 split_names: Sequence[str] = DEFAULT_SPLIT_NAMES, splits: str | Sequence[str] | None = None,
                 start: int = 0, count: int | None = None, max_videos: int | None = None,

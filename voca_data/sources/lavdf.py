@@ -45,12 +45,10 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
 from ..records import ManifestError, VideoRecord
-from . import register
 from .base import (
     MAX_VIDEO_SECONDS,
     PERIOD_TOLERANCE,
@@ -59,7 +57,6 @@ from .base import (
     Records,
     check_periods,
     finish,
-    gc_paused,
     is_number,
     short_repr,
 )
@@ -93,14 +90,6 @@ def find_metadata(root: str | Path, metadata: str | Path | None = None) -> Path:
                             f"(or pass --metadata PATH)")
 
 
-def _fast_path_ok() -> bool:
-    """Records are built without re-running ``VideoRecord.__post_init__`` (this module checks the
-    same things, faster) only while ``VideoRecord`` has the fields this module knows."""
-    names = tuple(f.name for f in dataclass_fields(VideoRecord))
-    return names == ("video_id", "path", "split", "label", "fake_periods", "modify_video",
-                     "modify_audio", "duration", "n_frames", "extra")
-
-
 def _bad_path(path: str) -> str | None:
     """Same rules as :func:`voca_data.records.check_relative_path`, as string operations."""
     if "\\" in path:
@@ -116,79 +105,16 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-_INF = float("inf")
 _MAX_FRAMES = int(MAX_VIDEO_SECONDS * LAVDF_FPS)
 
 
-def _quick(m: Any, scale: float, tolerance: float) -> dict[str, Any] | None:
-    """The record's values when it is plainly valid (the common case, checked with cheap exact type
-    tests), else None — then :func:`_parse` runs the detailed checks that explain what is wrong."""
-    try:
-        file = m["file"]
-        split = m["split"]
-        n_fakes = m["n_fakes"]
-        raw = m["fake_periods"]
-        duration = m["duration"]
-        mv = m["modify_video"]
-        ma = m["modify_audio"]
-        frames = m["video_frames"]
-    except (KeyError, TypeError, IndexError):
-        return None
-    t_dur = type(duration)
-    if (type(file) is not str or type(split) is not str or type(n_fakes) is not int
-            or type(raw) is not list or type(frames) is not int or type(mv) is not bool
-            or type(ma) is not bool or (t_dur is not float and t_dur is not int)):
-        return None
-    if (not file or not split or not 0 < frames <= _MAX_FRAMES or n_fakes != len(raw)
-            or not (0 < duration <= MAX_VIDEO_SECONDS)
-            or "\\" in file or file[0] == "/" or ".." in file or (n_fakes > 0) != (mv or ma)):
-        return None
-    original = m.get("original")
-    if original is not None and type(original) is not str:
-        return None
-    for key in ("audio_channels", "audio_frames"):
-        v = m.get(key)
-        if v is not None and (type(v) is not int or v < 0):
-            return None
-    seconds = frames / LAVDF_FPS
-    periods: tuple = ()
-    if n_fakes:
-        limit = (max(duration, seconds)) + tolerance
-        out = []
-        for p in raw:
-            if type(p) is not list or len(p) != 2:
-                return None
-            s, e = p
-            ts, te = type(s), type(e)
-            if (ts is not float and ts is not int) or (te is not float and te is not int):
-                return None
-            if not (0 <= s < e <= limit):
-                return None
-            out.append((float(s), float(e)))
-        out.sort()
-        periods = tuple(out)
-    stem = file.rsplit(".", 1)[0] if "." in file.rsplit("/", 1)[-1] else file
-    return {
-        "video_id": stem if "/" in stem else f"{split}/{stem}", "path": file, "split": split,
-        "label": 1 if n_fakes else 0, "fake_periods": periods, "modify_video": int(mv),
-        "modify_audio": int(ma), "duration": seconds,
-        "n_frames": frames if scale == 1.0 else int(round(frames * scale)),
-        "extra": {"metadata_duration": float(duration), "original": original},
-    }
-
-
-def _parse(items: list[Any], fps: float, tolerance: float, name: str, fast: bool) -> list[Candidate]:
+def _parse(items: list[Any], fps: float, tolerance: float, name: str) -> list[Candidate]:
+    """One candidate per metadata item: the LAV-DF fields checked here (types, counts, flags,
+    periods), the record's own invariants by :class:`VideoRecord` (the one place records are
+    validated)."""
     candidates: list[Candidate] = []
-    new = object.__new__
     scale = fps / LAVDF_FPS
-    append = candidates.append
     for i, m in enumerate(items):
-        values = _quick(m, scale, tolerance) if fast else None
-        if values is not None:
-            record = new(VideoRecord)
-            record.__dict__.update(values)
-            append(Candidate(i, values["path"], record, [], ""))
-            continue
         where = f"{name} record {i}"
         if not isinstance(m, dict):
             candidates.append(Candidate(i, None, problems=[Problem(where, f"must be a JSON object, not "
@@ -266,20 +192,15 @@ def _parse(items: list[Any], fps: float, tolerance: float, name: str, fast: bool
             "duration": frames / LAVDF_FPS, "n_frames": n_frames,
             "extra": {"metadata_duration": float(duration), "original": original},
         }
-        if fast:
-            record = new(VideoRecord)
-            record.__dict__.update(values)
-        else:
-            try:
-                record = VideoRecord(**values)
-            except ManifestError as exc:  # pragma: no cover - the checks above cover these
-                candidates.append(Candidate(i, file, problems=[Problem(where, str(exc), file, i)], where=where))
-                continue
+        try:
+            record = VideoRecord(**values)
+        except ManifestError as exc:  # pragma: no cover - the checks above cover these
+            candidates.append(Candidate(i, file, problems=[Problem(where, str(exc), file, i)], where=where))
+            continue
         candidates.append(Candidate(i, file, record=record, where=where))
     return candidates
 
 
-@register("lavdf")
 def load_lavdf(root: str | Path, *, metadata: str | Path | None = None, splits: str | Sequence[str] | None = None,
                start: int = 0, count: int | None = None, max_videos: int | None = None,
                skip_invalid: bool = False, check_files: bool = True, fps: float = LAVDF_FPS,
@@ -300,9 +221,8 @@ def load_lavdf(root: str | Path, *, metadata: str | Path | None = None, splits: 
     path = find_metadata(root, metadata)
     if not math.isfinite(period_tolerance) or period_tolerance < 0:
         raise ValueError(f"period_tolerance must be >= 0, got {period_tolerance}")
-    with gc_paused():
-        return _load(root, path, float(fps), float(period_tolerance), skip_invalid=skip_invalid,
-                     check_files=check_files, splits=splits, start=start, count=count, max_videos=max_videos)
+    return _load(root, path, float(fps), float(period_tolerance), skip_invalid=skip_invalid,
+                 check_files=check_files, splits=splits, start=start, count=count, max_videos=max_videos)
 
 
 def _load(root: str | Path, path: Path, fps: float, period_tolerance: float, **finish_options: Any) -> Records:
@@ -320,6 +240,6 @@ def _load(root: str | Path, path: Path, fps: float, period_tolerance: float, **f
     if not isinstance(items, list):
         raise ManifestError(f"LAV-DF metadata {path} must be a JSON list of records, not a "
                             f"{type(items).__name__}")
-    candidates = _parse(items, fps, period_tolerance, os.path.basename(path), _fast_path_ok())
+    candidates = _parse(items, fps, period_tolerance, os.path.basename(path))
     del items
     return finish("LAV-DF", root, candidates, manifest=path, **finish_options)

@@ -15,11 +15,12 @@ The store's ``video_id`` is ``"<split>/<name>"``, its timeline the visual one (`
   is centred at ``(j + 0.5) / T_a`` of it and frame ``t`` at ``(t + 0.5) / T``; frame ``t``
   takes the linear interpolation of the two audio rows around its centre (the first/last row
   beyond the ends). The root attribute ``npz_import.audio_alignment`` records the rule and how
-  many videos were resampled; each resampled video's ``error`` notes ``T_a -> T``.
-* labels: from the LAV-DF metadata when given (``fake_periods``, ``n_fakes``, ``modify_video``,
-  ``modify_audio``; ``label`` = 1 when the video or the audio was modified or it has fake
+  many videos were resampled; each resampled video's ``notes`` say ``T_a -> T``.
+* labels: from the LAV-DF metadata when given, read and validated by the LAV-DF source
+  (:func:`voca_data.sources.lavdf.load_lavdf`, with ``check_files=False``: a bad record is
+  refused with the same message as ``voca extract lavdf`` gives; ``label`` = 1 when it has fake
   periods); ``frame_label`` then follows the store's rule from the periods, and a disagreement
-  with the npz's ``frame_labels`` is noted in ``error``. Without metadata, ``frame_label`` is the
+  with the npz's ``frame_labels`` is noted in ``notes``. Without metadata, ``frame_label`` is the
   npz's ``frame_labels`` and ``fake_periods`` are its runs of fake frames
   (``[first/fps, (last+1)/fps)``, which give back exactly those frames); ``label`` = any fake frame.
 * ``visual_similarity`` = cos(visual[t], visual[t-1]) computed from the float32 embeddings.
@@ -27,6 +28,7 @@ The store's ``video_id`` is ``"<split>/<name>"``, its timeline the visual one (`
   of audio[t] and visual[t] after truncating both to the shorter length, not resampled) for its
   first ``min(L, T)`` frames, NaN after; its scalar statistics (mean, std, percentiles, ...) are not
   stored (they follow from the curve).
+* ``has_audio`` = 1 for every imported video (its audio embeddings are the audio).
 * ``duration`` = ``T / fps`` (the feature timeline), ``source_fps`` = ``fps``; no faces
   (``face_box`` NaN, ``face_score`` 0).
 
@@ -42,10 +44,9 @@ Example
 
 from __future__ import annotations
 
-import json
 import logging
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ import numpy as np
 
 from ..store import schema
 from ..provenance import sha256_file
-from ..records import ManifestError, VideoRecord, frame_labels
+from ..records import VideoRecord, frame_labels
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,6 @@ __all__ = [
     "SIMILARITY_FILE",
     "VISUAL_FILE",
     "import_npz",
-    "read_lavdf_metadata",
     "resample_linear",
     "runs_to_periods",
     "scan",
@@ -159,24 +159,6 @@ def _load(path: Path, keys: Sequence[str], optional: Sequence[str] = ()) -> dict
 
 
 # --------------------------------------------------------------------------- the manifest
-def read_lavdf_metadata(path: str | Path) -> list[dict[str, Any]]:
-    """LAV-DF's ``metadata.min.json`` (a JSON list of records), refused with a clear message when
-    it is not one."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: metadata file not found") from None
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}: invalid JSON ({exc})") from exc
-    if not isinstance(data, list):
-        raise ManifestError(f"{path}: expected a JSON list of video records, got {type(data).__name__}")
-    for k, rec in enumerate(data):
-        if not isinstance(rec, dict) or "file" not in rec:
-            raise ManifestError(f"{path}: record {k} has no 'file' field")
-    return data
-
-
 @dataclass
 class NpzVideo:
     """One video folder of the npz layout, and what the scan found."""
@@ -186,30 +168,7 @@ class NpzVideo:
     n_frames: int = 0
     problem: str = ""  # why the video will fail, found while scanning
     notes: list[str] = field(default_factory=list)
-
-
-def _lavdf_record(rec: Mapping[str, Any], where: str) -> tuple[VideoRecord, str, str]:
-    file = str(rec["file"])
-    split = str(rec.get("split") or file.split("/")[0])
-    stem = Path(file).stem
-    try:
-        periods = tuple(tuple(map(float, p)) for p in rec.get("fake_periods") or ())
-        mv, ma = rec.get("modify_video"), rec.get("modify_audio")
-        fake = bool(periods) or bool(mv) or bool(ma) or int(rec.get("n_fakes") or 0) > 0
-        record = VideoRecord(
-            video_id=f"{split}/{stem}", path=file, split=split, label=int(fake),
-            fake_periods=tuple(sorted(periods)),
-            modify_video=-1 if mv is None else int(bool(mv)),
-            modify_audio=-1 if ma is None else int(bool(ma)),
-            duration=float(rec["duration"]) if rec.get("duration") is not None else None,
-            n_frames=int(rec["video_frames"]) if rec.get("video_frames") is not None else None,
-        )
-    except ManifestError as exc:
-        raise ManifestError(f"{where}: {exc}") from exc
-    except (TypeError, ValueError, OverflowError) as exc:  # e.g. a period of 10**400 or "abc"
-        raise ManifestError(f"{where}: fake_periods, n_fakes, duration or video_frames is not a "
-                            f"usable number ({str(exc)[:120]})") from None
-    return record, split, stem
+    audio_frames: int | None = None  # T_a from the audio npy header (None: unreadable)
 
 
 def scan(root: str | Path, metadata: str | Path | None = None, fps: float = schema.DEFAULT_FPS,
@@ -227,10 +186,11 @@ def scan(root: str | Path, metadata: str | Path | None = None, fps: float = sche
         raise FileNotFoundError(f"{root}: no such directory (expected ROOT/<split>/<video>/*.npz)")
     videos: list[NpzVideo] = []
     if metadata is not None:
-        records = read_lavdf_metadata(metadata)
-        for k, rec in enumerate(records):
-            record, split, stem = _lavdf_record(rec, f"{metadata}: record {k} ({rec.get('file')!r})")
-            videos.append(NpzVideo(record, root / split / stem))
+        from .lavdf import load_lavdf
+
+        # the LAV-DF source's parser and checks; the media files are not here (check_files=False)
+        for record in load_lavdf(root, metadata=metadata, fps=fps, check_files=False):
+            videos.append(NpzVideo(record, root / record.split / Path(record.path).stem))
         known = {v.folder for v in videos}
         extra = [d for d in root.glob("*/*") if d.is_dir() and d not in known]
         if extra:
@@ -250,6 +210,11 @@ def scan(root: str | Path, metadata: str | Path | None = None, fps: float = sche
             if len(shape) != 2 or shape[0] < 1:
                 raise NpzError(f"{VISUAL_FILE}: embeddings have shape {shape}, expected (T, D) with T >= 1")
             v.n_frames = int(shape[0])
+            try:
+                audio_shape, _ = _npy_header(v.folder / AUDIO_FILE, "embeddings")
+                v.audio_frames = int(audio_shape[0]) if audio_shape else None
+            except NpzError:
+                v.audio_frames = None  # the video fails when it is loaded, naming the file
             if metadata is None:
                 labels = _load(v.folder / VISUAL_FILE, [], optional=["frame_labels"]).get("frame_labels")
                 if labels is not None and labels.shape == (v.n_frames,):
@@ -451,14 +416,20 @@ def _import_npz(root: str | Path, out: str | Path, metadata: str | Path | None, 
             block["duration"][k] = t / fps
             block["source_fps"][k] = fps
             block["status"][k] = schema.OK
-            block["error"][k] = "; ".join(got["notes"])
+            block["notes"][k] = schema.join_notes(*got["notes"])
+            block["has_audio"][k] = 1
             if rec.label != -1:
                 block["frame_label"][k, :t] = frame_labels(rec.fake_periods, t, fps)
         writer.write_block(b, block)
-    # counted from the stored notes, so a resumed import counts the blocks of earlier runs too
+    # counted over the whole store (the scan read every audio header), so a resumed import counts
+    # the blocks of earlier runs too
     ok = writer.status() == schema.OK
-    errors = np.asarray(writer.array("error")[:]).tolist()
-    resampled = sum(1 for k in np.flatnonzero(ok) if "audio resampled" in str(errors[k]))
+    ids = np.asarray(writer.array("video_id")[:]).tolist()
+    resampled = 0
+    for k in np.flatnonzero(ok):
+        v = by_id.get(str(ids[k]))
+        resampled += int(v is not None and v.audio_frames is not None
+                         and v.audio_frames != v.n_frames)
     info = dict(writer.attrs.get("npz_import") or {})
     info["audio_alignment"] = {**info.get("audio_alignment", {}), "videos_resampled": resampled}
     writer.update_attrs(npz_import=info)

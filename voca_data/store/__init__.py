@@ -1,6 +1,6 @@
-"""The store layer: schema, writer (init, blocks, finalize), reader, checks, conversion.
+"""The store layer: schema, writer (init, blocks, finalize), reader, checks, conversion, upgrade.
 
 >>> from voca_data.store import schema
 >>> schema.SCHEMA_VERSION
-1
+2
 """

@@ -16,8 +16,9 @@ What is checked (each problem is one line naming the variable and the video):
   finite with ``0 <= start < end`` for the first ``n_fakes``, NaN after; failed videos say why in
   ``error``; ``complete`` only when no video is pending;
 * per frame: values past ``n_frames`` (and everywhere for pending/failed videos) are the fill
-  value; ``visual`` has no NaN inside ``n_frames`` of an ok video, nor has ``audio`` unless the
-  video's ``error`` notes it has no audio stream; ``frame_label`` equals
+  value; ``visual`` has no NaN inside ``n_frames`` of an ok video, nor has ``audio`` where the
+  video's ``has_audio`` is 1 (0: no audio stream, -1: not recorded; a schema-1 store does not record it, so its audio
+  is not checked for NaN: ``voca upgrade`` adds ``has_audio``); ``frame_label`` equals
   :func:`voca_data.records.video_frame_labels` of the label and stored ``fake_periods`` (-1 where
   unknown: unlabelled videos, fakes without periods) for ok videos.
 
@@ -32,7 +33,6 @@ Example
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -44,20 +44,20 @@ from ..records import ManifestError, check_relative_path, video_frame_labels
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NO_AUDIO_PATTERN", "check_files", "check_store", "quick_check", "repair_metadata"]
+__all__ = ["check_files", "check_store", "quick_check", "repair_metadata"]
 
-# an ok video whose `error` matches this has no audio stream: NaN audio inside n_frames is expected
-NO_AUDIO_PATTERN = re.compile(r"no audio", re.IGNORECASE)
+
+def _without_audio(status: np.ndarray, has_audio: np.ndarray | None) -> np.ndarray:
+    """Videos whose audio may be NaN inside ``n_frames``: ok videos whose ``has_audio`` is not 1
+    (0: no audio stream; -1: not recorded, as by a writer that did not say), and every ok video of
+    a schema-1 store (no ``has_audio``)."""
+    if has_audio is None:
+        return status == schema.OK
+    return (status == schema.OK) & (has_audio != 1)
 
 
 def _strings(values: Any) -> list[str]:
     return [str(v) for v in np.asarray(values).tolist()]
-
-
-def _is_fill(data: np.ndarray, fill: Any) -> np.ndarray:
-    if data.dtype.kind == "f" and isinstance(fill, float) and np.isnan(fill):
-        return np.isnan(data)
-    return data == np.asarray(fill, dtype=data.dtype)
 
 
 _REPAIR = ("Re-extract the affected blocks (reset their status to pending and run voca extract "
@@ -222,12 +222,12 @@ def _missing_shards(path: Path) -> list[str]:
         group = zarr.open_group(str(path), mode="r")
         status = np.asarray(group["status"][:])
         n_frames = np.asarray(group["n_frames"][:])
-        errors = [str(e) for e in np.asarray(group["error"][:]).tolist()]
+        has_audio = np.asarray(group["has_audio"][:]) if "has_audio" in group else None
         shard_rows = int(group["visual"].shards[0])
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        return [f"{path}: cannot read status, n_frames, error or visual: {_why(exc)}"]
+        return [f"{path}: cannot read status, n_frames, has_audio or visual: {_why(exc)}"]
     has = (status == schema.OK) & (n_frames > 0)
-    has_audio = has & ~np.array([bool(NO_AUDIO_PATTERN.search(e)) for e in errors], dtype=bool)
+    has_audio = has & ~_without_audio(status, has_audio)
     for name, needed in (("visual", has), ("audio", has_audio)):
         for b in range(0, len(status), shard_rows):
             if needed[b:b + shard_rows].any():
@@ -341,7 +341,7 @@ def _per_video(ds: Any, problems: list[str], ids: list[str]) -> dict[str, np.nda
                 add(f"path: {exc}")
     out: dict[str, np.ndarray] = {}
     allowed = {"status": (schema.PENDING, schema.OK, schema.FAILED), "label": (-1, 0, 1),
-               "modify_video": (-1, 0, 1), "modify_audio": (-1, 0, 1)}
+               "modify_video": (-1, 0, 1), "modify_audio": (-1, 0, 1), "has_audio": (-1, 0, 1)}
     for name, ok_values in allowed.items():
         v = values(name)
         if v is None:
@@ -372,9 +372,11 @@ def _per_video(ds: Any, problems: list[str], ids: list[str]) -> dict[str, np.nda
                 add(f"fake_periods: {named(k)} has values past its {nf} periods (must be NaN)")
         out["n_fakes"], out["fake_periods"] = n_fakes, periods
     status = out.get("status")
+    if status is not None:
+        has_audio = out.get("has_audio")
+        out["no_audio"] = _without_audio(status, has_audio)
     if status is not None and "error" in ds.variables:
         errors = _strings(ds["error"].values)
-        out["no_audio"] = np.array([bool(NO_AUDIO_PATTERN.search(e)) for e in errors])
         for k in np.flatnonzero(status == schema.FAILED):
             if not errors[k]:
                 add(f"error: {named(int(k))} failed but its error is empty (it must say why)")
@@ -415,7 +417,7 @@ def _frame_checks(ds: Any, per: dict[str, np.ndarray], ids: list[str], problems:
                 else:  # a local Zarr store: name each bad chunk and its file
                     problems.extend(_locate_bad_chunks(zarr_path, name, sl, ids, exc))
                 continue
-            is_fill = _is_fill(data, var.fill)
+            is_fill = schema.is_fill(data, var.fill)
             is_fill_all = is_fill.all(axis=2) if data.ndim == 3 else is_fill
             bad_pad = ~is_fill_all & ~valid
             for k in np.flatnonzero(bad_pad.any(axis=1)):
@@ -452,9 +454,11 @@ def _frame_checks(ds: Any, per: dict[str, np.ndarray], ids: list[str], problems:
 
 
 def check_store(path: str | Path | Any, progress: bool = False,
-                storage_options: dict[str, Any] | None = None) -> list[str]:
+                storage_options: dict[str, Any] | None = None,
+                notes: list[str] | None = None) -> list[str]:
     """All problems found in the store at ``path`` (a path, a URL or a :class:`Store`; an empty
-    list: the store is sound).
+    list: the store is sound). ``notes``, when given, receives remarks that are not problems
+    (a schema-1 store: how to upgrade it).
 
     Zarr stores on local disk are first checked file by file (:func:`check_files`: every
     ``zarr.json``, every per-video chunk decoded with its checksum); every per-frame chunk is
@@ -481,6 +485,12 @@ def check_store(path: str | Path | Any, progress: bool = False,
     where = store.url
     ds = store.dataset
     problems += list(schema.validate(ds))
+    if notes is not None:
+        from .upgrade import upgrade_hint
+
+        hint = upgrade_hint(ds.attrs, where)
+        if hint:
+            notes.append(hint)
     ids = _strings(ds["video_id"].values) if "video_id" in ds.variables else []
     per = _per_video(ds, problems, ids)
     if "frame" in ds.sizes and "video" in ds.sizes:

@@ -90,19 +90,11 @@ def _out_kind(path: Path) -> str:
     raise ValueError(f"{path}: output must end in .zarr or one of {', '.join(HDF5_SUFFIXES)}")
 
 
-def _fill_equal(data: np.ndarray, fill: Any) -> np.ndarray:
-    """Elementwise 'is the fill value' (NaN-aware, bit patterns aside)."""
-    if data.dtype.kind == "f" and fill is not None and np.isnan(fill):
-        return np.isnan(data)
-    if data.dtype.kind in "fiub":
-        return data == np.asarray(fill, dtype=data.dtype)
-    return data == ("" if fill is None else fill)
-
 
 def _frame_extent_written(data: np.ndarray, fill: Any, frame_axis: int, chunk: int) -> int:
     """Frames (rounded up to ``chunk``) that hold anything but fill in this block: the rest stays
     unwritten in HDF5 and reads back as the fill value, so padding costs no disk."""
-    nonfill = ~_fill_equal(data, fill)
+    nonfill = ~schema.is_fill(data, fill)
     if data.dtype.kind == "f":  # a NaN with another payload than the fill's is data too
         nonfill |= np.isnan(data) & (data.view(f"u{data.itemsize}") != np.asarray(
             fill, dtype=data.dtype).view(f"u{data.itemsize}"))

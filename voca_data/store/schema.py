@@ -1,4 +1,4 @@
-"""Store schema, version 1: the one place that names every dimension, variable, dtype, fill value
+"""Store schema, version 2: the one place that names every dimension, variable, dtype, fill value
 and chunk shape. See ``docs/schema.md`` for the prose version.
 
 Example
@@ -19,7 +19,12 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: schema versions this voca reads (a schema-1 store lacks ``notes`` and ``has_audio``: its notes
+#: are in ``error``; ``voca upgrade STORE`` adds them, :mod:`voca_data.store.upgrade`)
+READABLE_SCHEMAS = (1, 2)
+#: variables added by schema 2
+ADDED_IN_SCHEMA_2 = ("notes", "has_audio")
 DEFAULT_FPS = 25.0
 AUDIO_RATE = 16_000
 FRAME_CHUNK = 128  # inner chunk length along `frame`
@@ -74,7 +79,12 @@ _VARS = [
     Variable("duration", ("video",), "float32", _NAN, BLOCK, "media duration", "s"),
     Variable("source_fps", ("video",), "float32", _NAN, BLOCK, "frame rate of the media", "1/s"),
     Variable("status", ("video",), "int8", PENDING, BLOCK, "0 pending, 1 ok, 2 failed"),
-    Variable("error", ("video",), "str", "", BLOCK, "why a video failed, or notes on an ok one"),
+    Variable("error", ("video",), "str", "", BLOCK,
+             "why a video failed (schema 1: also the notes on an ok one)"),
+    Variable("notes", ("video",), "str", "", BLOCK,
+             "remarks on a video, '; '-separated (label notes, audio resampled, no audio stream)"),
+    Variable("has_audio", ("video",), "int8", -1, BLOCK,
+             "1 the media has an audio stream, 0 it has none, -1 unknown (pending, failed, not recorded)"),
     # --- per frame ---
     Variable("visual", ("video", "frame", "visual_dim"), "float16", _NAN, FRAME,
              "image embedding of the lower-face crop"),
@@ -103,7 +113,35 @@ BLOCK_VARIABLES = [v.name for v in _VARS if v.kind == BLOCK]
 FRAME_VARIABLES = [v.name for v in _VARS if v.kind == FRAME]
 STAT_VARIABLES = [v.name for v in _VARS if v.kind == STAT]
 # what a block task may hand to ``write_block`` (status/error are computed by it from `status` too)
-BLOCK_INPUTS = ["n_frames", "duration", "source_fps", "status", "error", *FRAME_VARIABLES]
+BLOCK_INPUTS = ["n_frames", "duration", "source_fps", "status", "error", "notes", "has_audio",
+                *FRAME_VARIABLES]
+
+
+def join_notes(*notes: str) -> str:
+    """A video's ``notes``: the non-empty remarks, ``'; '``-separated.
+
+    >>> join_notes("no audio stream", "", "label note: ...")
+    'no audio stream; label note: ...'
+    """
+    return "; ".join(n for n in notes if n)
+
+
+def is_fill(data: np.ndarray, fill: Any) -> np.ndarray:
+    """Elementwise "is the fill value": NaN-aware (a NaN fill matches every NaN, whatever its bit
+    pattern), ``None`` meaning ``""`` for strings. The one padding test of :mod:`.check` and
+    :mod:`.convert`.
+
+    >>> is_fill(np.array([np.nan, 0.5], np.float16), float("nan")).tolist()
+    [True, False]
+    >>> is_fill(np.array([-1, 1], np.int8), -1).tolist()
+    [True, False]
+    """
+    data = np.asarray(data)
+    if data.dtype.kind == "f" and fill is not None and np.isnan(fill):
+        return np.isnan(data)
+    if data.dtype.kind in "fiub":
+        return data == np.asarray(fill, dtype=data.dtype)
+    return data == ("" if fill is None else fill)
 
 
 def frame_extent(max_frames: int) -> int:
@@ -145,7 +183,8 @@ def shard_shape(name: str, sizes: Mapping[str, int], block_size: int) -> tuple[i
 
 
 def validate(ds: Any) -> list[str]:
-    """Problems with an ``xarray.Dataset`` against schema v1 (empty list: conforms).
+    """Problems with an ``xarray.Dataset`` against its schema version (empty list: conforms; a
+    schema-1 store conforms without the variables schema 2 added).
 
     Checks the schema attribute, presence of every variable, its dimensions and dtype, and the
     ``frame`` extent rule. Content checks (padding, labels) live in :mod:`voca_data.store.check`.
@@ -154,13 +193,16 @@ def validate(ds: Any) -> list[str]:
     version = ds.attrs.get("voca_schema")
     if version is None:
         problems.append("root attribute 'voca_schema' is missing: not a voca store")
-    elif int(version) != SCHEMA_VERSION:
-        problems.append(f"voca_schema is {version}, this version of voca reads {SCHEMA_VERSION}")
+    elif int(version) not in READABLE_SCHEMAS:
+        problems.append(f"voca_schema is {version}, this version of voca reads "
+                        f"{' and '.join(map(str, READABLE_SCHEMAS))}")
     for key in ("fps", "audio_rate", "complete", "created", "history"):
         if key not in ds.attrs:
             problems.append(f"root attribute {key!r} is missing")
     for var in _VARS:
         if var.name not in ds.variables:
+            if version is not None and int(version) < 2 and var.name in ADDED_IN_SCHEMA_2:
+                continue
             if var.kind != STAT:  # statistics appear at finalize
                 problems.append(f"variable {var.name!r} is missing")
             continue

@@ -4,8 +4,8 @@ init / load / finalise).
 * :func:`init` writes every per-video variable known from the manifest (ids, split, label, fake
   periods) with ``status = pending`` and creates the empty, sharded per-frame arrays.
 * :meth:`StoreWriter.write_block` writes the whole shards of block ``i`` (videos
-  ``[i*B, (i+1)*B)``), then that block's ``n_frames``/``duration``/``source_fps``/``error``
-  chunks, and ``status`` last. Each block owns its own files, so any number of processes may write
+  ``[i*B, (i+1)*B)``), then that block's ``n_frames``/``duration``/``source_fps``/``error``/
+  ``notes``/``has_audio`` chunks, and ``status`` last. Each block owns its own files, so any number of processes may write
   different blocks at once; every file write is atomic (temporary file + rename), so a process
   killed at any point leaves the block ``pending`` and a re-run rewrites it whole.
 * :meth:`StoreWriter.finalize` computes per-feature mean/std over the train split only,
@@ -231,8 +231,11 @@ class StoreWriter:
         self._root = zarr.open_group(str(self.path), mode="r+", zarr_format=3, use_consolidated=False)
         version = self._root.attrs.get("voca_schema")
         if version != schema.SCHEMA_VERSION:
+            upgrade = (f": run `voca upgrade {self.path}` first (adds the schema-2 variables, "
+                       "keeps every feature)" if version in schema.READABLE_SCHEMAS else "")
             raise ValueError(
-                f"{self.path}: voca_schema is {version!r}; this writer writes schema {schema.SCHEMA_VERSION}"
+                f"{self.path}: voca_schema is {version!r}; this writer writes schema "
+                f"{schema.SCHEMA_VERSION}{upgrade}"
             )
         self.block_size = int(self._root.attrs["block_size"])
         self.fps = float(self._root.attrs["fps"])
@@ -274,31 +277,36 @@ class StoreWriter:
 
     def _timeline_notes(self, i: int, checked: dict[str, np.ndarray], n_frames: np.ndarray,
                         strict: bool, metadata_frames: Sequence[int | None] | None) -> None:
-        """Notes (or, ``strict``, failures) for ok videos whose metadata disagrees with the media."""
+        """Notes (or, ``strict``, failures) for ok videos whose metadata disagrees with the media:
+        a ``label note`` in ``notes``, or (``strict``) the reason in ``error``."""
         status = checked["status"]
         recs = None
-        errors = None
+        errors = notes = None
         for k in range(len(status)):
             if status[k] != schema.OK:
                 continue
             recs = recs or self.records(i)
             meta_n = None if metadata_frames is None else metadata_frames[k]
-            notes = timeline_notes(recs[k].label, recs[k].fake_periods, int(n_frames[k]), self.fps,
+            found = timeline_notes(recs[k].label, recs[k].fake_periods, int(n_frames[k]), self.fps,
                                    metadata_frames=meta_n)
-            if not notes:
+            if not found:
                 continue
             if errors is None:
                 errors = [str(x) for x in checked.get("error", np.full(len(status), "", object))]
-            text = "; ".join(notes)
+                notes = [str(x) for x in checked.get("notes", np.full(len(status), "", object))]
+            text = "; ".join(found)
             if strict:
                 status[k] = schema.FAILED
                 errors[k] = f"labels disagree with the media (strict): {text}"
                 checked["n_frames"][k] = 0
+                said = errors[k]
             else:
-                errors[k] = "; ".join(e for e in (errors[k], f"label note: {text}") if e)
-            log.warning("%s: video %r: %s", self.path, recs[k].video_id, errors[k])
+                notes[k] = schema.join_notes(notes[k], f"label note: {text}")
+                said = notes[k]
+            log.warning("%s: video %r: %s", self.path, recs[k].video_id, said)
         if errors is not None:
             checked["error"] = np.array(errors, dtype=object)
+            checked["notes"] = np.array(notes, dtype=object)
 
     def status(self) -> np.ndarray:
         return np.asarray(self._root["status"][:])
@@ -345,8 +353,9 @@ class StoreWriter:
 
         The media's ``n_frames`` decide the timeline: where the stored fake periods (or
         ``metadata_frames``, the manifest's frame counts of the block's videos) disagree with it
-        (:func:`voca_data.records.timeline_notes`), the video's ``error`` gets a ``label note``;
-        with ``strict`` the video fails instead.
+        (:func:`voca_data.records.timeline_notes`), the video's ``notes`` get a ``label note``;
+        with ``strict`` the video fails instead. ``has_audio`` is -1 (unknown) for a video that is
+        not ok.
         """
         sl = self.block_slice(i)
         nb = sl.stop - sl.start
@@ -416,7 +425,10 @@ class StoreWriter:
             else:
                 arr = np.full(schema.shape_of(name, sizes), var.fill, dtype=var.dtype)
             self._root[name][sl] = arr
-        for name in ("n_frames", "duration", "source_fps", "error"):
+        if "has_audio" in checked:
+            checked["has_audio"] = np.where(status == schema.OK, checked["has_audio"],
+                                             schema.VARIABLES["has_audio"].fill).astype(np.int8)
+        for name in ("n_frames", "duration", "source_fps", "error", "notes", "has_audio"):
             if name in checked:
                 self._root[name][sl] = checked[name]
             else:
@@ -565,9 +577,13 @@ class StoreWriter:
     # ----------------------------------------------------------------- finalize
     def feature_statistics(self, split: str | None = None) -> dict[str, np.ndarray]:
         """Per-feature mean and std of ``visual`` and ``audio`` over valid frames of ok videos of
-        ``split`` (default: ``train``, or ``trainset``). Read block by block: memory is bounded."""
+        ``split`` (default: the store's train split, the first of
+        :data:`~voca_data.store.handle.SPLIT_ALIASES` ``["train"]`` present). Read block by block:
+        memory is bounded."""
+        from .handle import resolve_split
+
         splits = np.asarray(self._root["split"][:])
-        split = split or next((s for s in ("train", "trainset") if (splits == s).any()), None)
+        split = split or resolve_split(sorted({str(s) for s in splits.tolist()}), "train")
         status = self.status()
         out: dict[str, np.ndarray] = {}
         acc = {f: [0.0, None, None] for f in ("visual", "audio")}
