@@ -63,6 +63,16 @@ def test_global_options_after_the_command_and_quiet_has_no_bars(store):
     assert r.returncode == 0 and "complete  yes" in r.stdout
 
 
+def test_output_piped_into_a_reader_that_stops_is_quiet(store):
+    """`voca info STORE | head -1`: the reader closes the pipe before voca writes; voca ends
+    quietly with exit 0 instead of "error: [Errno 32] Broken pipe" and exit 3."""
+    proc = subprocess.Popen([sys.executable, "-m", "voca_data.cli", "info", str(store)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # long before the interpreter has started and the store is read
+    _, err = proc.communicate(timeout=300)
+    assert (proc.returncode, err.decode()) == (0, "")
+
+
 def test_progress_in_a_log_is_a_few_whole_lines(store):
     t0 = time.perf_counter()
     r = voca("check", store)

@@ -303,21 +303,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"voca {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError as exc:
+        if not _stdout_closed():
+            return _report(args, exc)
+        return 0  # the reader of our output went away (`voca info | head`): nothing to report
     except Exception as exc:  # noqa: BLE001 - every failure becomes one line and an exit code
-        if isinstance(exc, _USER_ERRORS) or _CHECKSUM_FAILED in str(exc):
-            code, line = EXIT_USAGE, _one_line(exc)
-        elif isinstance(exc, _RUN_FAILURES):
-            code, line = EXIT_FAILED, _one_line(exc)
-        else:
-            code = EXIT_INTERNAL
-            line = (f"internal error {type(exc).__name__}: {_one_line(exc)} (most likely a bug in "
-                    "voca: run again with -v and report the traceback)")
-        if args.verbose:
-            traceback.print_exc(file=sys.stderr)
-        elif code == EXIT_FAILED:
-            line += " [-v shows the traceback]"
-        print(f"voca {args.command}: error: {line}", file=sys.stderr)
-        return code
+        return _report(args, exc)
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has gone; if so it is pointed at
+    ``/dev/null``, so that the interpreter's final flush stays quiet too."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        closed = any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+        return False
+    if closed:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+    return closed
+
+
+def _report(args: argparse.Namespace, exc: BaseException) -> int:
+    """Print ``exc`` as one line ``voca COMMAND: error: ...``; return its exit code."""
+    if isinstance(exc, _USER_ERRORS) or _CHECKSUM_FAILED in str(exc):
+        code, line = EXIT_USAGE, _one_line(exc)
+    elif isinstance(exc, _RUN_FAILURES):
+        code, line = EXIT_FAILED, _one_line(exc)
+    else:
+        code = EXIT_INTERNAL
+        line = (f"internal error {type(exc).__name__}: {_one_line(exc)} (most likely a bug in "
+                "voca: run again with -v and report the traceback)")
+    if args.verbose:
+        traceback.print_exc(file=sys.stderr)
+    elif code == EXIT_FAILED:
+        line += " [-v shows the traceback]"
+    print(f"voca {args.command}: error: {line}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover
