@@ -80,7 +80,8 @@ its command and source.
 
 A failure prints one line on stderr, `voca COMMAND: error: WHAT WENT WRONG AND WHAT TO DO`, and
 exits with a code below; `-v` adds the traceback. Argument errors are argparse's usage line plus
-`voca COMMAND: error: ...`, exit 2.
+`voca COMMAND: error: ...`, exit 2. Output piped into a reader that stops early
+(`voca info lavdf.zarr | head`) ends quietly with exit 0, as in other Unix tools.
 
 | code | meaning |
 | --- | --- |
