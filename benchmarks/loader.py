@@ -194,8 +194,22 @@ def npz_frame_count(folder: Path) -> int:
 
 
 # ----------------------------------------------------------------------------------- measurements
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children (the DataLoader workers)."""
+    import resource
+
+    own, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+#: CPU milliseconds per sample (main process + its 2 workers) of the last :func:`loader_rate`
+LAST_CPU_MS: list[float] = [float("nan")]
+
+
 def loader_rate(dataset: Any, samples: int, batch_size: int = 16, seed: int = 0) -> float:
-    """Samples per second through a DataLoader with 2 workers (worker start-up included)."""
+    """Samples per second through a DataLoader with 2 workers (worker start-up included); the
+    CPU time it took per sample (main process and workers, what a loaded machine does not
+    change much) is left in ``LAST_CPU_MS[0]``."""
     import torch
     from torch.utils.data import DataLoader, RandomSampler
 
@@ -215,11 +229,14 @@ def loader_rate(dataset: Any, samples: int, batch_size: int = 16, seed: int = 0)
         collate_fn=collate,
         generator=torch.Generator().manual_seed(seed),
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     n = 0
     for batch in loader:
         n += int(batch["mask"].shape[0])
-    return n / (time.perf_counter() - t0)
+    elapsed = time.perf_counter() - t0
+    del loader  # workers exit (and are waited for) before their CPU time is read
+    LAST_CPU_MS[0] = (_cpu_seconds() - c0) / max(n, 1) * 1000
+    return n / elapsed
 
 
 def best_of(fn: Callable[[], float], rounds: int, higher: bool = True) -> float:
@@ -234,36 +251,42 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 def item_ms(dataset: Any, reads: int, seed: int = 0) -> float:
-    """Mean ms per item (read, normalise, pad) in this process, random items."""
+    """Mean CPU ms per item (read, normalise, pad) in this process, random items: CPU time of
+    every thread of the process (tensorstore decodes on its own threads), which a loaded machine
+    changes much less than the wall time it takes to get scheduled."""
     import torch
 
     torch.manual_seed(seed)
     idx = np.random.default_rng(seed).integers(0, len(dataset), reads)
     dataset[0]
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for i in idx:
         dataset[int(i)]
-    return (time.perf_counter() - t0) / reads * 1000
+    return (time.process_time() - t0) / reads * 1000
 
 
 _OPEN_PROBE = r"""
-import json, sys, time, tracemalloc, psutil
+import json, sys, time
 import voca_data
-if len(sys.argv) > 2:  # one-time lazy imports (xarray's zarr backend, codecs) on another store
-    voca_data.Store.open(sys.argv[2])
-proc = psutil.Process()
-rss0 = proc.memory_info().rss
-tracemalloc.start()
-t0 = time.perf_counter()
+if len(sys.argv) > 3:  # one-time lazy imports (xarray, zarr, dask, codecs) on another store
+    voca_data.Store.open(sys.argv[3]).dataset.sel(split="test")
+memory = sys.argv[2] == "memory"
+if memory:  # tracemalloc slows Python code down a lot: memory is measured in runs of its own
+    import tracemalloc, psutil
+    proc = psutil.Process()
+    rss0 = proc.memory_info().rss
+    tracemalloc.start()
+t0, c0 = time.perf_counter(), time.process_time()
 ds = voca_data.Store.open(sys.argv[1]).dataset
 test = ds.sel(split="test")
-elapsed = time.perf_counter() - t0
-peak = tracemalloc.get_traced_memory()[1]
-tracemalloc.stop()
-print(json.dumps({
-    "seconds": elapsed, "peak_bytes": peak, "rss_bytes": proc.memory_info().rss - rss0,
-    "n_test": int(test.sizes["video"]), "frame_extent": int(ds.sizes["frame"]),
-}))
+elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+out = {"seconds": elapsed, "cpu_seconds": cpu, "n_test": int(test.sizes["video"]),
+       "frame_extent": int(ds.sizes["frame"])}
+if memory:
+    out.update(peak_bytes=tracemalloc.get_traced_memory()[1],
+               rss_bytes=proc.memory_info().rss - rss0)
+    tracemalloc.stop()
+print(json.dumps(out))
 """
 
 
@@ -292,15 +315,16 @@ def build_big(path: Path, n_videos: int, max_frames: int, seed: int = 0) -> None
 
 def open_probe(path: Path | str, warm: Path | str, runs: int) -> dict[str, Any]:
     """``Store.open(path).dataset`` + ``.sel(split="test")`` in fresh processes after ``import
-    voca_data`` (``path`` a directory or a URL):
-    as the first call of the process, and after opening the small store ``warm`` (one-time lazy
-    imports done). Medians of ``runs`` processes each; memory from the second kind."""
+    voca_data`` (``path`` a directory or a URL): as the first call of the process, and after
+    opening the small store ``warm`` (one-time lazy imports done). Medians of ``runs`` processes
+    each (wall and CPU seconds); memory from separate runs with tracemalloc on (which slows the
+    open itself several times, so it is never on while timing)."""
 
-    def probe(*extra: Path) -> list[dict[str, Any]]:
+    def probe(mode: str, *extra: Path | str) -> list[dict[str, Any]]:
         out = []
         for _ in range(runs):
             proc = subprocess.run(
-                [sys.executable, "-c", _OPEN_PROBE, str(path), *map(str, extra)],
+                [sys.executable, "-c", _OPEN_PROBE, str(path), mode, *map(str, extra)],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -309,9 +333,12 @@ def open_probe(path: Path | str, warm: Path | str, runs: int) -> dict[str, Any]:
             out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         return sorted(out, key=lambda r: r["seconds"])
 
-    first, later = probe(), probe(warm)
+    first, later = probe("time"), probe("time", warm)
+    memory = probe("memory", warm)[len(later) // 2]
     result = dict(later[len(later) // 2])
     result["first"] = first[len(first) // 2]["seconds"]
+    result["first_cpu"] = first[len(first) // 2]["cpu_seconds"]
+    result["peak_bytes"], result["rss_bytes"] = memory["peak_bytes"], memory["rss_bytes"]
     return result
 
 
@@ -372,25 +399,31 @@ def run(args: argparse.Namespace) -> str:
         engines = available_engines()
         stats = VideoDataset(store, split=None, window=128).stats
         rates: dict[tuple[str, int], list[float]] = {}
+        cpu_ms: dict[tuple[str, int], list[float]] = {}
         for window in (128, 512):
             for _ in range(rounds):  # interleaved rounds: load changes hit every reader alike
                 npz = NpzWindowDataset(npz_root, window, stats)
                 rates.setdefault(("npz", window), []).append(loader_rate(npz, samples))
+                cpu_ms.setdefault(("npz", window), []).append(LAST_CPU_MS[0])
                 for engine in engines:
                     ds = VideoDataset(
                         store, split=None, window=window, random_crop=True, engine=engine
                     )
                     rates.setdefault((engine, window), []).append(loader_rate(ds, samples))
+                    cpu_ms.setdefault((engine, window), []).append(LAST_CPU_MS[0])
                 log.info(
                     "window %d: %s",
                     window,
                     {k[0]: [round(x) for x in v] for k, v in rates.items() if k[1] == window},
                 )
         rate = {k: max(v) for k, v in rates.items()}
+        cpu = {k: min(v) for k, v in cpu_ms.items()}
 
         # the same loaders over loopback HTTP (a Range-capable server in its own process)
         http: dict[tuple[str, int], float] = {}
         http_requests: dict[tuple[str, int], float] = {}
+        http_cpu: dict[tuple[str, int], float] = {}
+        http_local: dict[tuple[str, int], float] = {}
         if not args.no_http:
             from voca_data.testing_http import serve
 
@@ -402,8 +435,14 @@ def run(args: argparse.Namespace) -> str:
                         ds = VideoDataset(
                             url, split=None, window=window, random_crop=True, engine=engine
                         )
+                        # the same loader on local disk right before: both see the same load
+                        local = VideoDataset(
+                            store, split=None, window=window, random_crop=True, engine=engine
+                        )
+                        http_local[(engine, window)] = loader_rate(local, http_samples)
                         before = server.requests()
                         http[(engine, window)] = loader_rate(ds, http_samples)
+                        http_cpu[(engine, window)] = LAST_CPU_MS[0]
                         http_requests[(engine, window)] = (
                             server.requests() - before
                         ) / http_samples
@@ -498,20 +537,20 @@ def run(args: argparse.Namespace) -> str:
         ),
         "",
         (
-            "| engine | samples/s, 2 workers, 128-frame windows | 512-frame windows | ms per item in "
+            "| engine | samples/s, 2 workers, 128-frame windows | 512-frame windows | CPU ms per "
+            "sample in the DataLoader (main + workers), 128 / 512 | CPU ms per item in "
             "one process (read, normalise, pad), 128 / 512 frames |"
         ),
-        "| --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- |",
     ]
-    for engine in ranked:
+    for engine in [*ranked, "npz"]:
+        label = "npz (whole video + crop)" if engine == "npz" else f"`{engine}`"
+        one = npz_single if engine == "npz" else {w: single[(engine, w)] for w in (128, 512)}
         lines.append(
-            f"| `{engine}` | {rate[(engine, 128)]:,.0f} | {rate[(engine, 512)]:,.0f} | "
-            f"{single[(engine, 128)]:.2f} / {single[(engine, 512)]:.2f} |"
+            f"| {label} | {rate[(engine, 128)]:,.0f} | {rate[(engine, 512)]:,.0f} | "
+            f"{cpu[(engine, 128)]:.2f} / {cpu[(engine, 512)]:.2f} | "
+            f"{one[128]:.2f} / {one[512]:.2f} |"
         )
-    lines.append(
-        f"| npz (whole video + crop) | {rate[('npz', 128)]:,.0f} | {rate[('npz', 512)]:,.0f} | "
-        f"{npz_single[128]:.2f} / {npz_single[512]:.2f} |"
-    )
     order_note = (
         "matches"
         if tuple(ranked) == tuple(e for e in ENGINES if e in engines)
@@ -525,21 +564,25 @@ def run(args: argparse.Namespace) -> str:
             f'`voca_data.open(store)` + `.sel(split="test")` of a finalized {big_videos:,}-video store '
             f"({'LAV-DF size; ' if big_videos == BIG_VIDEOS else ''}4 + 4 dims), in a fresh process "
             "after `import voca_data`, medians of "
-            f"{1 if quick else 3} processes (target < 1 s). The first `open` of a process also "
-            "pays one-time lazy imports (xarray's zarr backend, codecs); the next column opens "
-            f"the {n_videos:,}-video benchmark store first. Memory is measured in the latter:"
+            f"{1 if quick else 3} processes (target < 1 s for the first call), wall and CPU "
+            "seconds. The first `open` of a process also pays one-time imports (xarray and "
+            "pandas, zarr, and dask, which xarray's `.sel` imports whenever it is installed); "
+            f"the next column opens the {n_videos:,}-video benchmark store first. Memory comes "
+            "from separate runs of the latter with tracemalloc on (it slows the open down "
+            "several times, so it is never on while timing):"
         ),
         "",
         (
-            "| frame extent | test videos | open + sel, first call | open + sel, imports done | "
-            "peak Python/numpy memory (tracemalloc) | RSS growth |"
+            "| frame extent | test videos | open + sel, first call (CPU) | open + sel, imports done "
+            "(CPU) | peak Python/numpy memory (tracemalloc) | RSS growth |"
         ),
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in big.values():
         lines.append(
-            f"| {r['frame_extent']:,} | {r['n_test']:,} | {r['first']:.2f} s | "
-            f"**{r['seconds']:.2f} s** | {_mb(r['peak_bytes'])} | {_mb(r['rss_bytes'])} |"
+            f"| {r['frame_extent']:,} | {r['n_test']:,} | **{r['first']:.2f} s** "
+            f"({r['first_cpu']:.2f} s) | {r['seconds']:.2f} s ({r['cpu_seconds']:.2f} s) | "
+            f"{_mb(r['peak_bytes'])} | {_mb(r['rss_bytes'])} |"
         )
     ext = list(big.values())
     lines += [
@@ -555,19 +598,25 @@ def run(args: argparse.Namespace) -> str:
         lines += [
             "",
             (
-                "Over loopback HTTP (`voca_data.testing_http`: Python's http.server with Range "
-                "support, in its own process on 127.0.0.1, same store, same 2-worker DataLoader, "
-                f"{max(samples // 4, 48):,} samples each), against the best local engine of this run "
+                "Over loopback HTTP (`voca_data.testing_http`: aiohttp's static files with Range "
+                "support, in its own process on 127.0.0.1, sharing the 2 cores with the client; "
+                f"same store, same 2-worker DataLoader, {max(samples // 4, 48):,} samples each), "
+                "against the same engine reading the local store in the run just before "
                 "(target >= 0.5x):"
             ),
             "",
-            "| engine over HTTP | window | samples/s | HTTP / local | HTTP requests per sample |",
-            "| --- | --- | --- | --- | --- |",
+            (
+                "| engine over HTTP | window | samples/s (local) | HTTP / local | HTTP requests per sample "
+                "| client CPU ms per sample (main + workers) |"
+            ),
+            "| --- | --- | --- | --- | --- | --- |",
         ]
         for (engine, window), value in http.items():
             lines.append(
-                f"| `{engine}` | {window} | {value:,.0f} | "
-                f"**{value / rate[(best, window)]:.2f}x** | {http_requests[(engine, window)]:.1f} |"
+                f"| `{engine}` | {window} | {value:,.0f} ({http_local[(engine, window)]:,.0f}) | "
+                f"**{value / http_local[(engine, window)]:.2f}x** | "
+                f"{http_requests[(engine, window)]:.1f} "
+                f"| {http_cpu[(engine, window)]:.2f} |"
             )
     if big_http:
         lines += [
@@ -575,8 +624,9 @@ def run(args: argparse.Namespace) -> str:
             (
                 f"The {big_videos:,}-video store (512 frames) over the same HTTP server "
                 "(consolidated metadata, target < 2 s): open + sel "
-                f"**{big_http['first']:.2f} s** first call, {big_http['seconds']:.2f} s with "
-                "imports done."
+                f"**{big_http['first']:.2f} s** first call (CPU {big_http['first_cpu']:.2f} s), "
+                f"{big_http['seconds']:.2f} s with imports done (CPU "
+                f"{big_http['cpu_seconds']:.2f} s)."
             ),
         ]
     return "\n".join(lines) + "\n"

@@ -1,5 +1,7 @@
 """A Range-capable static HTTP server on 127.0.0.1, for tests and benchmarks of remote stores.
 
+With aiohttp installed (it is, wherever fsspec reads http://) the server is aiohttp's static file
+response (Range, HEAD, sendfile); otherwise Python's ``http.server`` with the handler below.
 Python's ``http.server`` ignores ``Range``; this handler answers ``bytes=a-b``, ``bytes=a-`` and
 ``bytes=-n`` with ``206 Partial Content`` (what zarr shard-index reads and tensorstore need),
 counts requests (``GET /__requests`` returns the count as text) and runs in its own process, so
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.server
+import importlib.util
 import os
 import re
 import signal
@@ -139,11 +142,58 @@ def serve(root: str | os.PathLike) -> Iterator[Server]:
         server.kill()
 
 
+def _serve_aiohttp(root: str, port: int) -> None:
+    """The same server with aiohttp (sendfile, C-accelerated HTTP parsing): a few times less CPU
+    per request than ``http.server``, which matters on a small machine where the server shares
+    the cores with the client it is measured against."""
+    import asyncio
+    import socket
+
+    from aiohttp import web
+
+    count = 0
+    base = Path(root).resolve()
+
+    async def requests(request: web.Request) -> web.Response:
+        return web.Response(text=str(count))
+
+    async def static(request: web.Request) -> web.StreamResponse:
+        nonlocal count
+        if request.method == "GET":
+            count += 1
+        path = (base / request.match_info["tail"]).resolve()
+        if not path.is_relative_to(base) or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Content-Type": "application/octet-stream"})
+
+    app = web.Application()
+    app.router.add_get("/__requests", requests)
+    app.router.add_route("GET", "/{tail:.*}", static)  # GET routes answer HEAD too
+
+    async def run() -> None:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        print(f"port {sock.getsockname()[1]}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Range-capable static server on 127.0.0.1")
     parser.add_argument("root")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--stdlib", action="store_true", help="use http.server even where aiohttp is installed"
+    )
     args = parser.parse_args(argv)
+    if not args.stdlib and importlib.util.find_spec("aiohttp") is not None:
+        _serve_aiohttp(args.root, args.port)
+        return
     handler = lambda *a, **k: RangeRequestHandler(*a, directory=args.root, **k)
     with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as httpd:
         httpd.daemon_threads = True

@@ -448,3 +448,62 @@ def test_benchmark_quick_writes_a_loader_table(tmp_path):
 
 if __name__ == "__main__":
     _engine_run(Path(sys.argv[1]), Path(sys.argv[2]))
+
+
+def test_normalisation_is_numpy_float32_arithmetic_exactly(store):
+    """fp16 -> float32, minus the mean, times 1/std: the same bits as the numpy formula."""
+    ds = VideoDataset(store, split=None, window=None, engine="zarr")
+    handle = voca_data.Store.open(store)
+    threads = torch.get_num_threads()
+    items = []
+    try:
+        for n in (1, 2):  # torch arithmetic (single-threaded torch, as in workers) and numpy
+            torch.set_num_threads(n)
+            items += [ds[0], ds[3]]
+    finally:
+        torch.set_num_threads(threads)
+    for item in items:
+        video, n = int(item["video"]), int(item["length"])
+        raw = handle.read(video, ["visual", "audio"])
+        for name in ("visual", "audio"):
+            mean = ds.stats[f"{name}_mean"].astype(np.float32)
+            inv_std = (1.0 / ds._safe_std(ds.stats[f"{name}_std"])).astype(np.float32)
+            want = (raw[name].astype(np.float32) - mean) * inv_std
+            np.testing.assert_array_equal(item[name][:n].numpy(), want)
+
+
+def _collate_reporting_shared(items):
+    batch = collate(items)
+    return batch, all(v.is_shared() for v in batch.values())
+
+
+def test_worker_batches_are_built_in_shared_memory(store):
+    """Inside a worker the batch tensors are allocated in shared memory (so handing them to the
+    main process copies nothing), through torch's public API only."""
+    ds = VideoDataset(store, split=None, window=32)
+    loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=_collate_reporting_shared)
+    flags = [shared for _, shared in loader]
+    assert flags and all(flags)
+    local = ds.__getitems__([0, 1])  # the main process: plain tensors
+    assert not any(v.is_shared() for v in collate(local).values())
+    source = (Path(__file__).resolve().parents[2] / "voca_data" / "torch.py").read_text()
+    for private in ("_new_shared", "_typed_storage", "untyped_storage", "_share_fd", "_share_file"):
+        assert private not in source, f"voca_data/torch.py uses torch's private {private}"
+
+
+def test_opening_and_reading_do_not_import_dask(store):
+    """Store.open and a VideoDataset (what every DataLoader worker builds on) never import dask:
+    it costs ~0.5 s of a first open, and dask-backed reads hang in forked workers."""
+    code = (
+        "import sys, voca_data\n"
+        "from voca_data.torch import VideoDataset\n"
+        f"store = voca_data.Store.open({str(store)!r})\n"
+        "assert list(store.dataset.indexes) == ['video_id', 'split'], list(store.dataset.indexes)\n"
+        f"VideoDataset({str(store)!r}, split='dev', window=16, engine='zarr')[0]\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'dask'))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
