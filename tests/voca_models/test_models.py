@@ -23,6 +23,17 @@ SMALL = {
         no_video_head=True,
         no_similarity=True,
     ),
+    # the temporal convolution (padding zeroed before it), input dropout, the direct scalar path
+    "localizer-conv": dict(
+        d_model=16,
+        num_layers=1,
+        nhead=4,
+        dropout=0.0,
+        conv_kernel=5,
+        input_dropout=0.1,
+        direct_head=True,
+        features=("visual", "audio", "av_similarity"),
+    ),
     "lstm": dict(hidden=8, num_layers=2, nhead=2, dropout=0.0, frame_head=True),
     "lstm-visual": dict(hidden=8, num_layers=1, nhead=2, dropout=0.0, features=("visual",)),
     "covfusion": dict(k=8, d_model=8, hidden=8, channels=4, dropout=0.0),
@@ -69,6 +80,8 @@ def test_registry():
         build("localizer", audio_dim=4)
     with pytest.raises(ValueError, match="divisible by nhead"):
         build("localizer", visual_dim=4, audio_dim=4, d_model=10, nhead=4)
+    with pytest.raises(ValueError, match="conv_kernel must be odd"):
+        build("localizer", visual_dim=4, audio_dim=4, d_model=8, nhead=4, conv_kernel=4)
     with pytest.raises(ValueError, match="needs the 'audio' feature"):
         build("covfusion", visual_dim=4, audio_dim=4, features=("visual",))
     cfg = make_config("localizer", {"d_model": 64}, num_layers=2)
