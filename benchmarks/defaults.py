@@ -76,6 +76,14 @@ GRID: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {
         ("d64", {"d_model": 64}, {}),
         ("conv5 direct drop0.3", {"conv_kernel": 5, "direct_head": True, "input_dropout": 0.3}, {}),
     ],
+    # round 5: neighbours of round 4's best on dev (conv5, both tune seeds)
+    "localizer5": [
+        ("conv9", {"conv_kernel": 9}, {}),
+        ("conv5 1 layer", {"conv_kernel": 5, "num_layers": 1}, {}),
+        ("conv5 drop0.3", {"conv_kernel": 5, "input_dropout": 0.3}, {}),
+        ("conv5 no cross attn", {"conv_kernel": 5, "no_cross_attn": True}, {}),
+        ("conv15", {"conv_kernel": 15}, {}),
+    ],
     "lstm": [
         ("defaults", {}, {}),
         ("h64 lr1e-3", {"hidden": 64, "num_layers": 1}, {"lr": 1e-3}),

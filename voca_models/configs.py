@@ -107,7 +107,7 @@ class LocalizerConfig(ModelConfig):
     similarity_loss_weight: float = 0.2  # γ
     # > 0 (odd): a residual depthwise temporal convolution over this many frames before the
     # encoder, the local context a transformer lacks on small data
-    conv_kernel: int = 0
+    conv_kernel: int = 9
     input_dropout: float = 0.0  # dropout on the projected visual and audio frames (training)
     # a linear path from the per-frame scalars (similarity, scalar extras) to the frame logits,
     # added to the head's
