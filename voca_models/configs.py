@@ -89,7 +89,7 @@ class LocalizerConfig(ModelConfig):
     """Options of the ``localizer`` (names follow the LAV-DF localisation scripts' flags)."""
 
     d_model: int = 128  # defaults chosen by benchmarks/defaults.py
-    num_layers: int = 2
+    num_layers: int = 1
     nhead: int = 8
     dim_feedforward: int = 0  # 0: 2 × d_model
     dropout: float = 0.1

@@ -93,7 +93,7 @@ def test_registry():
         cfg.similarity_loss_weight,
     ) == (64, 2, 0.3, 0.1, 0.2)
     # the defaults chosen by benchmarks/defaults.py (docs/models.md, "Default configuration")
-    assert make_config("localizer").d_model == 128 and make_config("localizer").num_layers == 2
+    assert make_config("localizer").d_model == 128 and make_config("localizer").num_layers == 1
     assert make_config("localizer").conv_kernel == 9
     assert make_config("localizer").features == ("auto",)
     assert type(cfg).from_dict(cfg.to_dict()) == cfg

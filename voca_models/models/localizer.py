@@ -14,7 +14,8 @@ Loss = frame BCE(pos_weight) or focal + α·video BCE + β·smoothness + γ·MSE
 
 The temporal convolution (residual, depthwise, ``conv_kernel`` = 9 frames by default; 0 turns it
 off) gives the encoder the local context that a transformer has to learn from data: on 48-video
-sets it raised the dev frame AUC on both tune seeds (``benchmarks/defaults.py``, round 4–5).
+sets it raised the dev frame AUC on both tune seeds (``benchmarks/defaults.py``, rounds 4–6;
+round 6 then kept one encoder layer).
 
 >>> import torch
 >>> from voca_models import build
