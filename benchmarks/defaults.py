@@ -172,6 +172,7 @@ def report_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         groups.setdefault((r["model"], int(r["videos"])), []).append(r)
     for (model, videos), rs in sorted(groups.items(), key=lambda kv: (MODELS.index(kv[0][0]), kv[0][1])):
+        rs = sorted(rs, key=lambda r: r["seed"])
         seeds = " ".join(str(r["seed"]) for r in rs)
         frame = mean_std([r["test"].get("frame_auc", float("nan")) for r in rs])
         video = mean_std([r["test"].get("video_auc", float("nan")) for r in rs])
