@@ -69,28 +69,30 @@ GRID: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {
     # round 4, localizer only, tune seeds 100 and 104 (round 3 found nothing): regularisers and a
     # local temporal bias (the lstm's frame head reached 0.960 at 48 videos on the same features)
     "localizer4": [
-        ("defaults", {"conv_kernel": 0}, {}),
-        ("conv5", {"conv_kernel": 5}, {}),
-        ("direct", {"conv_kernel": 0, "direct_head": True}, {}),
-        ("input dropout 0.3", {"conv_kernel": 0, "input_dropout": 0.3}, {}),
-        ("no cross attn", {"conv_kernel": 0, "no_cross_attn": True}, {}),
-        ("d64", {"conv_kernel": 0, "d_model": 64}, {}),
-        ("conv5 direct drop0.3", {"conv_kernel": 5, "direct_head": True, "input_dropout": 0.3}, {}),
+        ("defaults", {"conv_kernel": 0, "num_layers": 2}, {}),
+        ("conv5", {"conv_kernel": 5, "num_layers": 2}, {}),
+        ("direct", {"conv_kernel": 0, "direct_head": True, "num_layers": 2}, {}),
+        ("input dropout 0.3", {"conv_kernel": 0, "input_dropout": 0.3, "num_layers": 2}, {}),
+        ("no cross attn", {"conv_kernel": 0, "no_cross_attn": True, "num_layers": 2}, {}),
+        ("d64", {"conv_kernel": 0, "d_model": 64, "num_layers": 2}, {}),
+        ("conv5 direct drop0.3",
+         {"conv_kernel": 5, "direct_head": True, "input_dropout": 0.3, "num_layers": 2}, {}),
     ],
     # round 5: neighbours of round 4's best on dev (conv5, both tune seeds); conv5 drop0.3 ran on
     # seed 100 only (stopped for time). conv9 had the best mean dev frame AUC and became the
-    # default (conv_kernel 9); the labels of rounds 4-5 name the options over the round-3 defaults
+    # default (conv_kernel 9); rounds 4-6 ran with num_layers 2 (the default then) unless a label
+    # says 1 layer, so their options now spell it out
     "localizer5": [
-        ("conv9", {"conv_kernel": 9}, {}),
+        ("conv9", {"conv_kernel": 9, "num_layers": 2}, {}),
         ("conv5 1 layer", {"conv_kernel": 5, "num_layers": 1}, {}),
-        ("conv5 drop0.3", {"conv_kernel": 5, "input_dropout": 0.3}, {}),
+        ("conv5 drop0.3", {"conv_kernel": 5, "input_dropout": 0.3, "num_layers": 2}, {}),
     ],
     # round 6: neighbours of conv9 (the default after round 5), run after conv9's report at 48
     # videos came out at 0.928; "conv9 1 layer" had the best mean dev frame AUC (0.987 / 0.977)
     # and became the default (num_layers 1)
     "localizer6": [
-        ("conv9 1 layer", {"num_layers": 1}, {}),
-        ("conv9 drop0.3", {"input_dropout": 0.3}, {}),
+        ("conv9 1 layer", {"conv_kernel": 9, "num_layers": 1}, {}),
+        ("conv9 drop0.3", {"conv_kernel": 9, "input_dropout": 0.3, "num_layers": 2}, {}),
     ],
     "lstm": [
         ("defaults", {}, {}),
