@@ -113,6 +113,26 @@ class LocalizerConfig(ModelConfig):
     # added to the head's
     direct_head: bool = False
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":
+        """As :meth:`ModelConfig.from_dict`; a whole config saved before ``conv_kernel``,
+        ``input_dropout`` and ``direct_head`` existed (an older checkpoint) gets them off, so the
+        model it builds matches its weights.
+
+        >>> old = {k: v for k, v in LocalizerConfig().to_dict().items() if k not in _LATER}
+        >>> LocalizerConfig.from_dict(old).conv_kernel, LocalizerConfig.from_dict({}).conv_kernel
+        (0, 9)
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        if set(data) == names - set(_LATER):
+            data = {**data, **_LATER}
+        return super().from_dict(data)
+
+
+#: LocalizerConfig fields added after localizer checkpoints were first written, with the values
+#: that rebuild those checkpoints' models
+_LATER: dict[str, Any] = {"conv_kernel": 0, "input_dropout": 0.0, "direct_head": False}
+
 
 @dataclass
 class LSTMConfig(ModelConfig):

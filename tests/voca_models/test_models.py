@@ -242,3 +242,18 @@ def test_losses():
         }
     )
     assert float(loss) == pytest.approx(2.0 + 0.5) and logs["a"] == 2.0 and logs["b"] == 1.0
+
+
+def test_localizer_config_saved_before_the_temporal_conv_rebuilds_its_model():
+    # a checkpoint written before conv_kernel / input_dropout / direct_head existed records every
+    # other field: it must rebuild the model its weights belong to (no convolution)
+    torch.manual_seed(0)
+    old = build("localizer", visual_dim=DV, audio_dim=DA, d_model=16, nhead=4, num_layers=1,
+                conv_kernel=0)
+    saved = {k: v for k, v in old.config.to_dict().items()
+             if k not in ("conv_kernel", "input_dropout", "direct_head")}
+    again = build("localizer", saved)
+    assert again.conv is None and again.direct is None
+    again.load_state_dict(old.state_dict())  # strict: the same modules
+    # a partial config (a user's options) still gets the default convolution
+    assert build("localizer", {"visual_dim": DV, "audio_dim": DA, "d_model": 16}).conv is not None
