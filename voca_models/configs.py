@@ -89,7 +89,7 @@ class LocalizerConfig(ModelConfig):
     """Options of the ``localizer`` (names follow the LAV-DF localisation scripts' flags)."""
 
     d_model: int = 128  # defaults chosen by benchmarks/defaults.py
-    num_layers: int = 2
+    num_layers: int = 1
     nhead: int = 8
     dim_feedforward: int = 0  # 0: 2 × d_model
     dropout: float = 0.1
@@ -105,6 +105,33 @@ class LocalizerConfig(ModelConfig):
     video_loss_weight: float = 0.3  # α
     smooth_loss_weight: float = 0.1  # β
     similarity_loss_weight: float = 0.2  # γ
+    # > 0 (odd): a residual depthwise temporal convolution over this many frames before the
+    # encoder, the local context a transformer lacks on small data
+    conv_kernel: int = 9
+    input_dropout: float = 0.0  # dropout on the projected visual and audio frames (training)
+    # a linear path from the per-frame scalars (similarity, scalar extras) to the frame logits,
+    # added to the head's
+    direct_head: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":
+        """As :meth:`ModelConfig.from_dict`; a whole config saved before ``conv_kernel``,
+        ``input_dropout`` and ``direct_head`` existed (an older checkpoint) gets them off, so the
+        model it builds matches its weights.
+
+        >>> old = {k: v for k, v in LocalizerConfig().to_dict().items() if k not in _LATER}
+        >>> LocalizerConfig.from_dict(old).conv_kernel, LocalizerConfig.from_dict({}).conv_kernel
+        (0, 9)
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        if set(data) == names - set(_LATER):
+            data = {**data, **_LATER}
+        return super().from_dict(data)
+
+
+#: LocalizerConfig fields added after localizer checkpoints were first written, with the values
+#: that rebuild those checkpoints' models
+_LATER: dict[str, Any] = {"conv_kernel": 0, "input_dropout": 0.0, "direct_head": False}
 
 
 @dataclass

@@ -23,6 +23,17 @@ SMALL = {
         no_video_head=True,
         no_similarity=True,
     ),
+    # the temporal convolution (padding zeroed before it), input dropout, the direct scalar path
+    "localizer-conv": dict(
+        d_model=16,
+        num_layers=1,
+        nhead=4,
+        dropout=0.0,
+        conv_kernel=5,
+        input_dropout=0.1,
+        direct_head=True,
+        features=("visual", "audio", "av_similarity"),
+    ),
     "lstm": dict(hidden=8, num_layers=2, nhead=2, dropout=0.0, frame_head=True),
     "lstm-visual": dict(hidden=8, num_layers=1, nhead=2, dropout=0.0, features=("visual",)),
     "covfusion": dict(k=8, d_model=8, hidden=8, channels=4, dropout=0.0),
@@ -69,6 +80,8 @@ def test_registry():
         build("localizer", audio_dim=4)
     with pytest.raises(ValueError, match="divisible by nhead"):
         build("localizer", visual_dim=4, audio_dim=4, d_model=10, nhead=4)
+    with pytest.raises(ValueError, match="conv_kernel must be odd"):
+        build("localizer", visual_dim=4, audio_dim=4, d_model=8, nhead=4, conv_kernel=4)
     with pytest.raises(ValueError, match="needs the 'audio' feature"):
         build("covfusion", visual_dim=4, audio_dim=4, features=("visual",))
     cfg = make_config("localizer", {"d_model": 64}, num_layers=2)
@@ -80,7 +93,8 @@ def test_registry():
         cfg.similarity_loss_weight,
     ) == (64, 2, 0.3, 0.1, 0.2)
     # the defaults chosen by benchmarks/defaults.py (docs/models.md, "Default configuration")
-    assert make_config("localizer").d_model == 128 and make_config("localizer").num_layers == 2
+    assert make_config("localizer").d_model == 128 and make_config("localizer").num_layers == 1
+    assert make_config("localizer").conv_kernel == 9
     assert make_config("localizer").features == ("auto",)
     assert type(cfg).from_dict(cfg.to_dict()) == cfg
 
@@ -228,3 +242,18 @@ def test_losses():
         }
     )
     assert float(loss) == pytest.approx(2.0 + 0.5) and logs["a"] == 2.0 and logs["b"] == 1.0
+
+
+def test_localizer_config_saved_before_the_temporal_conv_rebuilds_its_model():
+    # a checkpoint written before conv_kernel / input_dropout / direct_head existed records every
+    # other field: it must rebuild the model its weights belong to (no convolution)
+    torch.manual_seed(0)
+    old = build("localizer", visual_dim=DV, audio_dim=DA, d_model=16, nhead=4, num_layers=1,
+                conv_kernel=0)
+    saved = {k: v for k, v in old.config.to_dict().items()
+             if k not in ("conv_kernel", "input_dropout", "direct_head")}
+    again = build("localizer", saved)
+    assert again.conv is None and again.direct is None
+    again.load_state_dict(old.state_dict())  # strict: the same modules
+    # a partial config (a user's options) still gets the default convolution
+    assert build("localizer", {"visual_dim": DV, "audio_dim": DA, "d_model": 16}).conv is not None
