@@ -67,6 +67,11 @@ HELP_TEXT = {
     "no_cross_attn": "ablation: no cross-modal attention (fuse by averaging)",
     "no_video_head": "ablation: no video head (video score = max frame logit)",
     "no_similarity": "ablation: no similarity input (and no similarity loss)",
+    "conv_kernel": "frames of the residual depthwise temporal convolution before the encoder "
+                   "(odd; 0: none)",
+    "input_dropout": "dropout on the projected visual and audio frames (training)",
+    "direct_head": "add a linear path from the per-frame scalars (similarity, extras) to the "
+                   "frame logits",
     "pos_weight": "positive-class BCE weight (-1: automatic from the train split's fake ratio)",
     "use_focal": "focal loss instead of BCE",
     "focal_alpha": "focal alpha",
