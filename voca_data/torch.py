@@ -664,31 +664,13 @@ class VideoDataset(Dataset):
         plan: tuple[int, int, int],
         data: Mapping[str, np.ndarray],
     ) -> None:
-        video, start, stop = plan
-        length = stop - start
-        valid = out["valid"][row]
-        valid[:length] = True
-        valid[length:] = False
-        for name in self.features:
-            target = out[name][row]
-            target[length:] = 0
-            head = target[:length]
-            head.copy_(torch.from_numpy(data[name]).reshape(length, -1))  # fp16 -> float32
+        def convert(name: str, head: torch.Tensor, x: np.ndarray) -> None:
+            head.copy_(torch.from_numpy(x))  # fp16 -> float32
             if name in self._norm_t:
                 mean, inv_std = self._norm_t[name]
                 head.sub_(mean).mul_(inv_std)
-            bad = ~torch.isfinite(head.sum(dim=1))  # a row with any NaN/inf sums to NaN/inf
-            if bool(bad.any()):
-                rows = head[bad]
-                head[bad] = torch.where(torch.isfinite(rows), rows, 0.0)
-                valid[:length] &= ~bad
-        labels = out["frame_label"][row]
-        labels[:length] = torch.from_numpy(data["frame_label"])
-        labels[length:] = -1
-        mask = out["mask"][row]
-        mask[:length] = True
-        mask[length:] = False
-        self._fill_scalars(out, row, plan)
+
+        self._fill_row(out, row, plan, data, convert, torch.isfinite, torch.where, torch.from_numpy)
 
     def _fill_numpy(
         self,
@@ -697,6 +679,22 @@ class VideoDataset(Dataset):
         plan: tuple[int, int, int],
         data: Mapping[str, np.ndarray],
     ) -> None:
+        def convert(name: str, head: np.ndarray, x: np.ndarray) -> None:
+            if name in self._norm:
+                mean, inv_std = self._norm[name]
+                np.subtract(x, mean, out=head, dtype=np.float32)  # fp16 -> float32 and centre
+                head *= inv_std
+            else:
+                head[...] = x
+
+        self._fill_row(out, row, plan, data, convert, np.isfinite, np.where, np.asarray)
+
+    def _fill_row(self, out: Mapping[str, Any], row: int, plan: tuple[int, int, int],
+                  data: Mapping[str, np.ndarray], convert: Any, isfinite: Any, where: Any,
+                  as_array: Any) -> None:
+        """Row ``row`` of ``out`` (torch tensors or numpy arrays alike; ``convert``, ``isfinite``,
+        ``where`` and ``as_array`` are the library's): the features through ``convert``, a frame
+        with any NaN/inf set to 0 and marked invalid, labels and mask, padding 0 / -1 / false."""
         video, start, stop = plan
         length = stop - start
         valid = out["valid"][row]
@@ -706,22 +704,18 @@ class VideoDataset(Dataset):
             target = out[name][row]
             target[length:] = 0
             head = target[:length]
-            x = np.asarray(data[name]).reshape(length, -1)
-            if name in self._norm:
-                mean, inv_std = self._norm[name]
-                np.subtract(x, mean, out=head, dtype=np.float32)  # fp16 -> float32 and centre
-                head *= inv_std
-            else:
-                head[...] = x
-            bad = ~np.isfinite(head.sum(axis=1))  # a row with any NaN/inf sums to NaN/inf
-            if bad.any():
+            convert(name, head, np.asarray(data[name]).reshape(length, -1))
+            bad = ~isfinite(head.sum(1))  # a row with any NaN/inf sums to NaN/inf
+            if bool(bad.any()):
                 rows = head[bad]
-                head[bad] = np.where(np.isfinite(rows), rows, 0.0)
+                head[bad] = where(isfinite(rows), rows, 0.0)
                 valid[:length] &= ~bad
-        out["frame_label"][row, :length] = data["frame_label"]
-        out["frame_label"][row, length:] = -1
-        out["mask"][row, :length] = True
-        out["mask"][row, length:] = False
+        labels = out["frame_label"][row]
+        labels[:length] = as_array(data["frame_label"])
+        labels[length:] = -1
+        mask = out["mask"][row]
+        mask[:length] = True
+        mask[length:] = False
         self._fill_scalars(out, row, plan)
 
     def _fill_scalars(self, out: Mapping[str, Any], row: int, plan: tuple[int, int, int]) -> None:
