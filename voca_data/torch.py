@@ -657,13 +657,8 @@ class VideoDataset(Dataset):
         else:
             self._fill_numpy({k: v.numpy() for k, v in out.items()}, row, plan, data)
 
-    def _fill_torch(
-        self,
-        out: Mapping[str, torch.Tensor],
-        row: int,
-        plan: tuple[int, int, int],
-        data: Mapping[str, np.ndarray],
-    ) -> None:
+    def _fill_torch(self, out: Mapping[str, torch.Tensor], row: int, plan: tuple[int, int, int],
+                    data: Mapping[str, np.ndarray]) -> None:
         def convert(name: str, head: torch.Tensor, x: np.ndarray) -> None:
             head.copy_(torch.from_numpy(x))  # fp16 -> float32
             if name in self._norm_t:
@@ -672,13 +667,8 @@ class VideoDataset(Dataset):
 
         self._fill_row(out, row, plan, data, convert, torch.isfinite, torch.where, torch.from_numpy)
 
-    def _fill_numpy(
-        self,
-        out: Mapping[str, np.ndarray],
-        row: int,
-        plan: tuple[int, int, int],
-        data: Mapping[str, np.ndarray],
-    ) -> None:
+    def _fill_numpy(self, out: Mapping[str, np.ndarray], row: int, plan: tuple[int, int, int],
+                    data: Mapping[str, np.ndarray]) -> None:
         def convert(name: str, head: np.ndarray, x: np.ndarray) -> None:
             if name in self._norm:
                 mean, inv_std = self._norm[name]
@@ -695,7 +685,7 @@ class VideoDataset(Dataset):
         """Row ``row`` of ``out`` (torch tensors or numpy arrays alike; ``convert``, ``isfinite``,
         ``where`` and ``as_array`` are the library's): the features through ``convert``, a frame
         with any NaN/inf set to 0 and marked invalid, labels and mask, padding 0 / -1 / false."""
-        video, start, stop = plan
+        _, start, stop = plan
         length = stop - start
         valid = out["valid"][row]
         valid[:length] = True
