@@ -131,15 +131,14 @@ def _parts_child(root: str, paths: list, arch_size: int, detect_every: int, max_
 
     cv2.setNumThreads(1)
     from voca_data.faces import lower_face_crops, make_detector, track_faces
-    from voca_data.media import decode, set_decode_threads
+    from voca_data.media import decode
 
-    set_decode_threads(1)  # one core: FFmpeg's own frame threads off, as in the CPU workers
     dets = {m: make_detector("mtcnn", max_side=m, threads=1) for m in max_sides}
     out = {"frames": 0, "decode": 0.0, "track_crop": 0.0, **{f"mtcnn_{m}": 0.0 for m in max_sides},
            "detected_frames": 0}
     for path in paths:
         t = time.perf_counter()
-        v = decode(Path(root) / path, max_frames=max_frames)
+        v = decode(Path(root) / path, max_frames=max_frames, threads=1)  # one core, as a worker
         out["decode"] += time.perf_counter() - t
         out["frames"] += v.n_frames
         keyframes = v.frames[::detect_every]

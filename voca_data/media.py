@@ -306,25 +306,9 @@ class _Timeline:
         return self.out[:n_frames]
 
 
-#: decoder threads per video (0: FFmpeg's choice, one per core); see :func:`set_decode_threads`
-_DECODE_THREADS = 0
-
-
-def set_decode_threads(threads: int) -> None:
-    """Decode every video of this process with ``threads`` FFmpeg threads (0: FFmpeg's choice).
-    Extraction's CPU worker processes use 1: each is meant to keep one core busy, and FFmpeg's
-    own frame threads would compete with the other workers for the cores (the decoded frames are
-    the same either way).
-
-    >>> set_decode_threads(0)
-    """
-    global _DECODE_THREADS
-    _DECODE_THREADS = int(threads)
-
-
 def decode(path: str | os.PathLike, fps: float = 25.0, audio_rate: int = 16000,
            max_frames: int | None = None, audio: bool = True,
-           max_side: int | None = None) -> DecodedVideo:
+           max_side: int | None = None, threads: int = 0) -> DecodedVideo:
     """Decode ``path``: frames on the ``fps`` timeline and ``audio_rate`` mono float32 audio.
 
     ``max_frames`` keeps only the first ``max_frames`` store frames (and the audio under them);
@@ -332,7 +316,10 @@ def decode(path: str | os.PathLike, fps: float = 25.0, audio_rate: int = 16000,
     a note says the video was cut. ``audio=False`` skips audio decoding (``audio`` is None).
     ``max_side`` downscales frames whose longer side exceeds it (swscale, area), bounding memory
     for high-resolution sources; ``scale`` then says frame pixels per source pixel (divide boxes
-    found on the frames by it to get source pixels).
+    found on the frames by it to get source pixels). ``threads`` is the number of FFmpeg decoder
+    threads (0: FFmpeg's choice, one per core); extraction uses 1, since each CPU worker is meant
+    to keep one core busy (the frames are the same either way, and so is the reason given for a
+    broken file).
     Raises :class:`MediaError` for unusable files.
 
     >>> v = decode("clip.mp4")                     # doctest: +SKIP
@@ -348,8 +335,8 @@ def decode(path: str | os.PathLike, fps: float = 25.0, audio_rate: int = 16000,
         _require_video(path, container)
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
-        if _DECODE_THREADS:
-            vs.thread_count = _DECODE_THREADS
+        if threads:
+            vs.thread_count = int(threads)
         as_ = container.streams.audio[0] if (audio and container.streams.audio) else None
         if audio and as_ is None:
             notes.append("no audio stream")

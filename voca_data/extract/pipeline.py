@@ -86,10 +86,8 @@ def _worker_main(conn: Any, root: str, config: ExtractConfig, max_frames: int,
     import cv2
 
     cv2.setNumThreads(1)
-    from ..media import set_decode_threads
     from .models import make_config_detector
 
-    set_decode_threads(1)
 
     detector = make_config_detector(config, threads=1)
     root_path = Path(root)

@@ -59,7 +59,8 @@ def prepare_video(k: int, record: VideoRecord, root: Path, config: ExtractConfig
     full = root / record.path
     out = Prepared(k)
     try:
-        video = decode(full, fps=config.fps, audio_rate=config.audio_rate, max_frames=max_frames)
+        video = decode(full, fps=config.fps, audio_rate=config.audio_rate, max_frames=max_frames,
+                       threads=1)
     except MediaError as e:
         out.error = _relative_message(e, full, record.path)
         return out
