@@ -117,6 +117,22 @@ def classification_term(logits: Tensor, target: Tensor, valid: Tensor, config: A
     return Term(weight, *part)
 
 
+def video_and_frame_terms(model: nn.Module, batch: Mapping[str, Tensor],
+                          out: Mapping[str, Tensor]) -> dict[str, Term]:
+    """The loss terms of a video classifier with an optional per-frame head (the lstm and
+    covariance fusion): ``video`` on ``out["video_logit"]`` with ``config.pos_weight``, and
+    ``frame`` on ``out["frame_logits"]`` (``config.frame_pos_weight``, weighted
+    ``config.frame_loss_weight``) when ``model.frame_out`` exists and that weight is not 0."""
+    c = model.config
+    vt, vvalid = video_targets(batch)
+    terms = {"video": classification_term(out["video_logit"], vt, vvalid, c, c.pos_weight)}
+    if model.frame_out is not None and c.frame_loss_weight:
+        target, valid = frame_targets(batch, batch["mask"].bool())
+        terms["frame"] = classification_term(out["frame_logits"], target, valid, c,
+                                             c.frame_pos_weight, c.frame_loss_weight)
+    return terms
+
+
 class SinusoidalPosition(nn.Module):
     """Fixed sinusoidal positional encoding added to (B, T, D)."""
 

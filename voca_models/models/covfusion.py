@@ -34,11 +34,9 @@ from torch import Tensor, nn
 from ..losses import Term, masked_max, masked_mean
 from ..configs import CovFusionConfig
 from .base import (
-    classification_term,
     FeatureProjection,
     VideoModel,
-    frame_targets,
-    video_targets,
+    video_and_frame_terms,
     zero_padding,
 )
 
@@ -137,11 +135,4 @@ class CovFusion(VideoModel):
         }
 
     def loss_terms(self, batch: Mapping[str, Tensor], out: Mapping[str, Tensor]) -> dict[str, Term]:
-        c = self.config
-        vt, vvalid = video_targets(batch)
-        terms = {"video": classification_term(out["video_logit"], vt, vvalid, c, c.pos_weight)}
-        if self.frame_out is not None and c.frame_loss_weight:
-            target, valid = frame_targets(batch, batch["mask"].bool())
-            terms["frame"] = classification_term(out["frame_logits"], target, valid, c,
-                                                 c.frame_pos_weight, c.frame_loss_weight)
-        return terms
+        return video_and_frame_terms(self, batch, out)

@@ -34,12 +34,10 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ..losses import Term
 from ..configs import LSTMConfig
 from .base import (
-    classification_term,
     FeatureProjection,
     VideoModel,
-    frame_targets,
     lengths_of,
-    video_targets,
+    video_and_frame_terms,
     zero_padding,
 )
 
@@ -107,11 +105,4 @@ class LSTMClassifier(VideoModel):
         return {"frame_logits": frame_logits, "video_logit": video_logit}
 
     def loss_terms(self, batch: Mapping[str, Tensor], out: Mapping[str, Tensor]) -> dict[str, Term]:
-        c = self.config
-        vt, vvalid = video_targets(batch)
-        terms = {"video": classification_term(out["video_logit"], vt, vvalid, c, c.pos_weight)}
-        if self.frame_out is not None and c.frame_loss_weight:
-            target, valid = frame_targets(batch, batch["mask"].bool())
-            terms["frame"] = classification_term(out["frame_logits"], target, valid, c,
-                                                 c.frame_pos_weight, c.frame_loss_weight)
-        return terms
+        return video_and_frame_terms(self, batch, out)
