@@ -127,31 +127,13 @@ def _add(group: Any, prefix: str, f: dataclasses.Field, help_text: str) -> None:
     default = f.default if f.default is not dataclasses.MISSING else None
     if kind == "bool":
         if default is True:
-            group.add_argument(
-                *spell(f"no_{f.name}"),
-                dest=dest,
-                action="store_const",
-                const=False,
-                default=None,
-                help=f"{help_text} (disable; default on)",
-            )
-            group.add_argument(
-                *spell(f.name),
-                dest=dest,
-                action="store_const",
-                const=True,
-                default=None,
-                help=f"{help_text} (on: the default; for scripts that spell it out)",
-            )
+            spellings = [(f"no_{f.name}", False, f"{help_text} (disable; default on)"),
+                         (f.name, True, f"{help_text} (on: the default; for scripts that spell it out)")]
         else:
-            group.add_argument(
-                *spell(f.name),
-                dest=dest,
-                action="store_const",
-                const=True,
-                default=None,
-                help=f"{help_text} (default off)",
-            )
+            spellings = [(f.name, True, f"{help_text} (default off)")]
+        for name, const, text in spellings:
+            group.add_argument(*spell(name), dest=dest, action="store_const", const=const,
+                               default=None, help=text)
         return
     conv = {"float": float, "int": int, "str": str, "tuple": str}[kind]
     group.add_argument(
