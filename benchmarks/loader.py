@@ -46,6 +46,7 @@ log = logging.getLogger("benchmarks.loader")
 ROOT = Path(__file__).resolve().parents[1]
 VISUAL_DIM, AUDIO_DIM = 512, 1024
 BIG_VIDEOS = 136_304  # LAV-DF
+FRESH = "fresh"  # the first engine with reuse_memory=False (fresh shared memory every batch)
 
 
 # ----------------------------------------------------------------------------------- data
@@ -369,6 +370,11 @@ def run(args: argparse.Namespace) -> str:
     samples = args.samples or (96 if quick else 2400)
     rounds = 1 if quick else 2
     big_videos = args.big_videos or (6_816 if quick else BIG_VIDEOS)
+    from voca_data.testing_http import nginx_available
+
+    http_server = args.http_server
+    if http_server == "auto":
+        http_server = "nginx" if nginx_available() else "python"
     work = Path(args.work)
     if work.exists():
         shutil.rmtree(work)
@@ -405,9 +411,11 @@ def run(args: argparse.Namespace) -> str:
                 npz = NpzWindowDataset(npz_root, window, stats)
                 rates.setdefault(("npz", window), []).append(loader_rate(npz, samples))
                 cpu_ms.setdefault(("npz", window), []).append(LAST_CPU_MS[0])
-                for engine in engines:
+                for engine in [*engines, FRESH]:
                     ds = VideoDataset(
-                        store, split=None, window=window, random_crop=True, engine=engine
+                        store, split=None, window=window, random_crop=True,
+                        engine=engines[0] if engine == FRESH else engine,
+                        reuse_memory=engine != FRESH,
                     )
                     rates.setdefault((engine, window), []).append(loader_rate(ds, samples))
                     cpu_ms.setdefault((engine, window), []).append(LAST_CPU_MS[0])
@@ -428,7 +436,7 @@ def run(args: argparse.Namespace) -> str:
             from voca_data.testing_http import serve
 
             http_samples = max(samples // 4, 48)
-            with serve(work) as server:
+            with serve(work, http_server) as server:
                 url = f"{server.url}/{store.name}"
                 for window in (128, 512):
                     for engine in [e for e in ("tensorstore", "zarr") if e in engines]:
@@ -471,7 +479,7 @@ def run(args: argparse.Namespace) -> str:
             if not args.no_http and max_frames == 512:
                 from voca_data.testing_http import serve
 
-                with serve(work) as server:
+                with serve(work, http_server) as server:
                     big_http = open_probe(f"{server.url}/{path.name}",
                                           f"{server.url}/{store.name}", runs=1 if quick else 3)
             shutil.rmtree(path)
@@ -480,6 +488,7 @@ def run(args: argparse.Namespace) -> str:
             shutil.rmtree(work, ignore_errors=True)
 
     ranked = sorted(engines, key=lambda e: -rate[(e, 128)])
+    fresh_label = f"`{engines[0]}`, `reuse_memory=False`"
     best = ranked[0]
     lines = [
         (
@@ -524,9 +533,13 @@ def run(args: argparse.Namespace) -> str:
             "Both loaders return the same tensors (normalised features, frame labels, mask, padded "
             "to the window). The npz loader reads both whole files of a video for every sample, "
             "as today's scripts do; the store reads only the 128-frame inner chunks a window "
-            "touches, in fp16. The part of each sample that does not depend on the layout "
-            "(float32 conversion, normalisation, batching, sending the batch to the main "
-            "process) is the same for both and bounds the ratio, most for 512-frame windows. "
+            "touches, in fp16. Both batch with `voca_data.torch.collate` (for the npz items it is "
+            "faster than torch's `default_collate`). A worker hands each batch to the main "
+            "process in shared memory; fresh shared memory is costly (the kernel allocates and "
+            "zeroes every page on first touch), so `VideoDataset` workers fill memory they reuse "
+            "once the main process has dropped a batch (`voca_data.batch_memory`); the "
+            "`reuse_memory=False` row below shows the same reads into fresh memory, as the npz "
+            "loader's batches are. "
             "`open and list` favours a bare `glob`, which knows only folder names; the second row "
             "compares what a windowed dataset needs before its first sample."
         ),
@@ -543,9 +556,10 @@ def run(args: argparse.Namespace) -> str:
         ),
         "| --- | --- | --- | --- | --- |",
     ]
-    for engine in [*ranked, "npz"]:
-        label = "npz (whole video + crop)" if engine == "npz" else f"`{engine}`"
-        one = npz_single if engine == "npz" else {w: single[(engine, w)] for w in (128, 512)}
+    for engine in [*ranked, FRESH, "npz"]:
+        label = {"npz": "npz (whole video + crop)", FRESH: fresh_label}.get(engine, f"`{engine}`")
+        one = (npz_single if engine == "npz" else
+               {w: single[(engines[0] if engine == FRESH else engine, w)] for w in (128, 512)})
         lines.append(
             f"| {label} | {rate[(engine, 128)]:,.0f} | {rate[(engine, 512)]:,.0f} | "
             f"{cpu[(engine, 128)]:.2f} / {cpu[(engine, 512)]:.2f} | "
@@ -598,8 +612,15 @@ def run(args: argparse.Namespace) -> str:
         lines += [
             "",
             (
-                "Over loopback HTTP (`voca_data.testing_http`: aiohttp's static files with Range "
-                "support, in its own process on 127.0.0.1, sharing the 2 cores with the client; "
+                "Over loopback HTTP ("
+                + (
+                    "Debian's nginx-light with one worker process, through "
+                    "`voca_data.testing_http.serve(root, 'nginx')`"
+                    if http_server == "nginx"
+                    else "`voca_data.testing_http`: aiohttp's static files with Range support, in "
+                    "its own process"
+                )
+                + " on 127.0.0.1, sharing the 2 cores with the client; "
                 f"same store, same 2-worker DataLoader, {max(samples // 4, 48):,} samples each), "
                 "against the same engine reading the local store in the run just before "
                 "(target >= 0.5x):"
@@ -687,6 +708,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary data")
     parser.add_argument("--no-http", action="store_true",
                         help="skip the loopback HTTP measurements")
+    parser.add_argument(
+        "--http-server", choices=("auto", "nginx", "python"), default="auto",
+        help="loopback HTTP server: nginx (Debian's nginx-light; the default where installed) "
+        "or voca_data.testing_http's aiohttp server",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

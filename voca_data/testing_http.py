@@ -2,6 +2,10 @@
 
 With aiohttp installed (it is, wherever fsspec reads http://) the server is aiohttp's static file
 response (Range, HEAD, sendfile); otherwise Python's ``http.server`` with the handler below.
+``serve(root, server="nginx")`` runs Debian's nginx instead (``apt-get install nginx-light``; one
+worker process, access log counted): a server written in C, as real object stores and CDNs are,
+that takes a small fraction of the CPU per request a Python server takes, which is what a
+benchmark sharing two cores between server and client must leave to the client.
 Python's ``http.server`` ignores ``Range``; this handler answers ``bytes=a-b``, ``bytes=a-`` and
 ``bytes=-n`` with ``206 Partial Content`` (what zarr shard-index reads and tensorstore need),
 counts requests (``GET /__requests`` returns the count as text) and runs in its own process, so
@@ -23,6 +27,7 @@ import http.server
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,7 +36,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["RangeRequestHandler", "Server", "serve"]
+__all__ = ["NginxServer", "RangeRequestHandler", "Server", "nginx_available", "serve"]
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
@@ -132,14 +137,100 @@ class Server:
             self.process.wait(timeout=10)
 
 
+_NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+{user}
+events {{ worker_connections 1024; }}
+http {{
+    access_log {tmp}/access.log;
+    client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
+    uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
+    sendfile on; tcp_nodelay on; keepalive_requests 1000000;
+    types {{ }}
+    default_type application/octet-stream;
+    server {{ listen 127.0.0.1:{port}; root {root}; location / {{ }} }}
+}}
+"""
+
+
+def nginx_available() -> bool:
+    """Whether an ``nginx`` binary is on PATH (or in /usr/sbin)."""
+    return shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin") is not None
+
+
+class NginxServer:
+    """nginx serving ``root`` on 127.0.0.1 with one worker; same interface as :class:`Server`
+    (``requests()`` counts the access log's GET lines)."""
+
+    def __init__(self, root: str | os.PathLike):
+        import socket
+        import tempfile
+        import time
+
+        binary = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin")
+        if binary is None:
+            raise RuntimeError("nginx is not installed (Debian: apt-get install nginx-light)")
+        self.root = Path(root).resolve()
+        self.tmp = Path(tempfile.mkdtemp(prefix="voca-nginx-"))
+        with socket.socket() as sock:  # a free port (nginx cannot report the one it bound)
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        conf = self.tmp / "nginx.conf"
+        conf.write_text(_NGINX_CONF.format(
+            tmp=self.tmp, port=self.port, root=self.root,
+            user="user root;" if os.geteuid() == 0 else "",
+        ))
+        self.process = subprocess.Popen(
+            [binary, "-c", str(conf), "-p", str(self.tmp)], start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    err = self.process.stderr.read() if self.process.stderr else ""
+                    self.kill()
+                    raise RuntimeError(f"nginx did not start: {err.strip()[-500:]}") from None
+                time.sleep(0.05)
+
+    def requests(self) -> int:
+        log = self.tmp / "access.log"
+        if not log.exists():
+            return 0
+        with log.open() as f:
+            return sum(1 for line in f if '"GET ' in line)
+
+    def kill(self) -> None:
+        """Stop nginx: its fast shutdown (the master reaps its worker), else SIGKILL to both."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 @contextlib.contextmanager
-def serve(root: str | os.PathLike) -> Iterator[Server]:
-    """Serve ``root`` over HTTP on 127.0.0.1 (a free port) for the duration of the block."""
-    server = Server(root)
+def serve(root: str | os.PathLike, server: str = "python") -> Iterator[Server | NginxServer]:
+    """Serve ``root`` over HTTP on 127.0.0.1 (a free port) for the duration of the block:
+    ``server="python"`` (aiohttp, else ``http.server``) or ``"nginx"``."""
+    if server not in ("python", "nginx"):
+        raise ValueError(f"server must be 'python' or 'nginx', got {server!r}")
+    running = NginxServer(root) if server == "nginx" else Server(root)
     try:
-        yield server
+        yield running
     finally:
-        server.kill()
+        running.kill()
 
 
 def _serve_aiohttp(root: str, port: int) -> None:

@@ -41,6 +41,8 @@ import torch
 import zarr
 from torch.utils.data import Dataset, WeightedRandomSampler
 
+from . import batch_memory
+from .batch_memory import Slot
 from .store import schema
 from .store.handle import READ_TIMEOUT_S, Location, Store, StoreReadError, read_error
 
@@ -335,6 +337,12 @@ class VideoDataset(Dataset):
         HDF5 stores with h5py.
     storage_options:
         fsspec options for a URL (credentials, endpoint), as in :func:`voca_data.open`.
+    reuse_memory:
+        In DataLoader workers, fill each batch into shared memory that the worker reuses once the
+        main process has dropped every tensor of an earlier batch (:mod:`voca_data.batch_memory`;
+        fresh shared memory costs more than the read itself). Batches you keep stay intact. Set
+        ``False`` if the main process passes batch tensors on to other processes without cloning
+        them.
 
     Items
     -----
@@ -369,6 +377,7 @@ class VideoDataset(Dataset):
         max_videos: int | None = None,
         engine: str = "auto",
         storage_options: Mapping[str, Any] | None = None,
+        reuse_memory: bool = True,
     ):
         handle = Store.open(store, storage_options)
         #: where the store lives (what each worker reopens); ``path``: its path or URL
@@ -388,6 +397,7 @@ class VideoDataset(Dataset):
         if len(set(self.features)) != len(self.features):
             raise ValueError(f"features {self.features} name a variable twice")
         self.random_crop = bool(random_crop)
+        self.reuse_memory = bool(reuse_memory)
         self.engine = self._check_engine(engine)
         #: the engine this process reads with (set on the first item read in each process)
         self.active_engine: str | None = None
@@ -623,18 +633,33 @@ class VideoDataset(Dataset):
         stop = n if self.window is None else min(start + self.window, n)
         return int(self.videos[pos]), start, stop
 
-    def _buffers(self, shape: tuple[int, ...], shared: bool) -> dict[str, torch.Tensor]:
-        """Uninitialised output tensors for ``shape`` = (items, frames)."""
-        out = {
-            name: _empty((*shape, dim), torch.float32, shared)
-            for name, dim in self.feature_dims.items()
-        }
-        out["frame_label"] = _empty(shape, torch.int64, shared)
-        out["mask"] = _empty(shape, torch.bool, shared)
-        out["valid"] = _empty(shape, torch.bool, shared)
+    def _specs(self, shape: tuple[int, ...]) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        """Shape and dtype of each output tensor for ``shape`` = (items, frames)."""
+        out = {name: ((*shape, dim), torch.float32) for name, dim in self.feature_dims.items()}
+        out["frame_label"] = (shape, torch.int64)
+        out["mask"] = (shape, torch.bool)
+        out["valid"] = (shape, torch.bool)
         for key in PER_VIDEO_KEYS:
-            out[key] = _empty(shape[:1], torch.int64, shared)
+            out[key] = (shape[:1], torch.int64)
         return out
+
+    def _buffers(
+        self, shape: tuple[int, ...], shared: bool
+    ) -> tuple[dict[str, torch.Tensor], Slot | None]:
+        """Uninitialised output tensors for ``shape`` = (items, frames): private memory, or (in a
+        DataLoader worker) shared memory, in a reused slot of :mod:`voca_data.batch_memory` when
+        one is free, else fresh."""
+        specs = self._specs(shape)
+        if shared and self.reuse_memory:
+            offsets, nbytes = batch_memory.layout(specs)
+            memory = batch_memory.worker_memory()
+            slot = None if memory is None else memory.take(nbytes)
+            if slot is not None:
+                return {
+                    name: slot.tensor(dtype, shp, offsets[name])
+                    for name, (shp, dtype) in specs.items()
+                }, slot
+        return {name: _empty(shp, dtype, shared) for name, (shp, dtype) in specs.items()}, None
 
     def _fill(
         self,
@@ -731,7 +756,7 @@ class VideoDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         plan = self._plan(index)
-        tensors = self._buffers((1, self._size(plan)), shared=False)
+        tensors, _ = self._buffers((1, self._size(plan)), shared=False)
         (data,) = self._get_reader().read_batch([plan])
         self._fill(tensors, 0, plan, data)
         return {k: v[0] for k, v in tensors.items()}
@@ -745,11 +770,11 @@ class VideoDataset(Dataset):
         longest = max((self._size(p) for p in plans), default=0)
         in_worker = torch.utils.data.get_worker_info() is not None
         data = self._get_reader().read_batch(plans) if plans else []
-        tensors = self._buffers((len(plans), longest), shared=in_worker)
+        tensors, slot = self._buffers((len(plans), longest), shared=in_worker)
         for row, (plan, values) in enumerate(zip(plans, data)):
             self._fill(tensors, row, plan, values)
         items = _Batched({k: v[row] for k, v in tensors.items()} for row in range(len(plans)))
-        items.batch = tensors
+        items.batch, items.slot = tensors, slot
         return items
 
     def __repr__(self) -> str:
@@ -776,6 +801,7 @@ class _Batched(list):
     """Items of one batch already stacked by :meth:`VideoDataset.__getitems__` (``.batch``)."""
 
     batch: dict[str, torch.Tensor]
+    slot: Slot | None
 
 
 def collate(batch: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -789,7 +815,11 @@ def collate(batch: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tens
     if not batch:
         raise ValueError("collate: empty batch")
     if isinstance(batch, _Batched):
-        return dict(batch.batch)
+        if batch.slot is None:
+            return dict(batch.batch)
+        out = batch_memory.SharedBatch(batch.batch)
+        out.slot = batch.slot
+        return out
     out: dict[str, torch.Tensor] = {}
     in_worker = torch.utils.data.get_worker_info() is not None
     for key in batch[0]:

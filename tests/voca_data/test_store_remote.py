@@ -26,7 +26,7 @@ from voca_data.store.convert import convert
 from voca_data.store.info import summary
 from voca_data.store.publish import PublishError, publish
 from voca_data.testing import random_store
-from voca_data.testing_http import serve
+from voca_data.testing_http import nginx_available, serve
 from voca_data.torch import VideoDataset, collate
 
 pytest.importorskip("aiohttp")
@@ -114,6 +114,26 @@ def test_xarray_engine_and_accessor(served):
         other = path.parent / "other.zarr"
         zarr.open_group(str(other), mode="w").attrs["title"] = "not voca"
         xr.open_dataset(other, engine="voca")
+
+
+@pytest.mark.skipif(not nginx_available(), reason="nginx is not installed (.ci/run installs "
+                    "Debian's nginx-light where apt-get works)")
+def test_nginx_server_serves_the_store_to_dataloader_workers(served):
+    """The benchmark's nginx server (testing_http.serve(root, "nginx")): ranges, request count,
+    a 2-worker DataLoader over it equal to the local store, and a clean stop."""
+    path, _, _ = served
+    local = VideoDataset(path, split="train", window=64)
+    with serve(path.parent, "nginx") as server:
+        remote = VideoDataset(f"{server.url}/s.zarr", split="train", window=64)
+        a = list(DataLoader(local, batch_size=3, num_workers=2, collate_fn=collate))
+        b = list(DataLoader(remote, batch_size=3, num_workers=2, collate_fn=collate))
+        assert server.requests() > 0
+        process = server.process
+    assert process.poll() is not None
+    assert len(a) == len(b) > 1
+    for x, y in zip(a, b):
+        for k in x:
+            assert torch.equal(x[k], y[k]), k
 
 
 @pytest.mark.parametrize("engine", ["auto", "zarr"])

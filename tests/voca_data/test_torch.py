@@ -486,9 +486,85 @@ def test_worker_batches_are_built_in_shared_memory(store):
     assert flags and all(flags)
     local = ds.__getitems__([0, 1])  # the main process: plain tensors
     assert not any(v.is_shared() for v in collate(local).values())
-    source = (Path(__file__).resolve().parents[2] / "voca_data" / "torch.py").read_text()
-    for private in ("_new_shared", "_typed_storage", "untyped_storage", "_share_fd", "_share_file"):
-        assert private not in source, f"voca_data/torch.py uses torch's private {private}"
+    root = Path(__file__).resolve().parents[2] / "voca_data"
+    for module in ("torch.py", "batch_memory.py"):
+        source = (root / module).read_text()
+        for private in ("_new_shared", "_typed_storage", "_share_fd", "_share_file"):
+            assert private not in source, f"voca_data/{module} uses torch's private {private}"
+
+
+def _collate_reporting_memory(items):
+    """The batch and, from the worker's batch memory, (pid, slots lent, slots made, none free)."""
+    from voca_data import batch_memory
+
+    batch = collate(items)
+    memory = batch_memory.worker_memory()
+    return batch, (memory.pid, memory.lent, memory.made, memory.none_free)
+
+
+def _reference_batches(ds, batch_size):
+    """The batches of a sequential loader, built in this process (no shared memory)."""
+    order = list(range(len(ds)))
+    return [collate(ds.__getitems__(order[i : i + batch_size]))
+            for i in range(0, len(order), batch_size)]
+
+
+def _assert_same_batch(got, want):
+    assert got.keys() == want.keys()
+    for key in want:
+        assert torch.equal(got[key], want[key]), key
+
+
+def test_workers_reuse_batch_memory_and_batches_stay_correct(store):
+    """Workers fill each batch into shared memory they reuse once the main process has dropped
+    the batch: every batch equals the one built in the main process, and far fewer slots are made
+    than batches sent."""
+    from voca_data import batch_memory
+
+    ds = VideoDataset(store, split=None, window=16)
+    want = _reference_batches(ds, 3)
+    assert len(want) >= 4 * batch_memory.SLOTS  # every worker sends more batches than it has slots
+    lent, made = {}, {}
+    for k, (batch, (pid, n_lent, n_made, _)) in enumerate(
+        DataLoader(ds, batch_size=3, num_workers=2, collate_fn=_collate_reporting_memory)
+    ):
+        assert type(batch) is dict  # a SharedBatch arrives as a plain dict
+        _assert_same_batch(batch, want[k])
+        lent[pid], made[pid] = n_lent, n_made
+        del batch  # the slot goes back to its worker
+    assert len(lent) == 2
+    for pid in lent:
+        assert made[pid] <= batch_memory.SLOTS < lent[pid], (made, lent)
+
+
+def test_kept_batches_are_never_overwritten(store):
+    """A training loop that keeps every batch (and views of them) holds every slot: the workers
+    then allocate fresh memory and no kept batch changes."""
+    ds = VideoDataset(store, split=None, window=16)
+    want = _reference_batches(ds, 3)
+    kept, views, none_free = [], [], 0
+    for batch, (_, _, _, n_none_free) in DataLoader(
+        ds, batch_size=3, num_workers=2, collate_fn=_collate_reporting_memory
+    ):
+        views.append(batch["visual"][:, :4])  # a view keeps the slot too
+        kept.append({k: v for k, v in batch.items() if k != "visual"})
+        none_free = max(none_free, n_none_free)
+    assert none_free > 0  # the workers ran out of free slots
+    for got, want_batch, view in zip(kept, want, views):
+        for key in got:
+            assert torch.equal(got[key], want_batch[key]), key
+        assert torch.equal(view, want_batch["visual"][:, :4])
+
+
+def test_reuse_memory_false_gives_the_same_batches(store):
+    ds = VideoDataset(store, split=None, window=16, reuse_memory=False)
+    want = _reference_batches(ds, 3)
+    for k, (batch, (_, n_lent, _, _)) in enumerate(
+        DataLoader(ds, batch_size=3, num_workers=2, collate_fn=_collate_reporting_memory)
+    ):
+        _assert_same_batch(batch, want[k])
+        assert n_lent == 0
+        assert all(v.is_shared() for v in batch.values())
 
 
 def test_opening_and_reading_do_not_import_dask(store):
