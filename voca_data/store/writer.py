@@ -49,8 +49,12 @@ _FRAME_ARRAY_CONFIG = {"write_empty_chunks": False}
 
 def _compressor() -> Any:
     """Numeric arrays' bytes codecs: Blosc zstd, then a ``crc32c`` checksum of every chunk (a
-    flipped bit is a read error, never a wrong value; shard indexes carry their own crc32c)."""
-    return [zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"), zarr.codecs.Crc32cCodec()]
+    flipped bit is a read error, never a wrong value; shard indexes carry their own crc32c).
+
+    Level 5 rather than 3: Blosc's blocks grow with the level, so on a 128-frame fp16 chunk the
+    same encode time gives the same size and decodes 12-30 % faster (loader reads are mostly
+    decompression; measured with numcodecs on random and NaN-padded chunks, 2026-11-30)."""
+    return [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="shuffle"), zarr.codecs.Crc32cCodec()]
 
 
 def _string_compressor() -> Any:
