@@ -264,8 +264,10 @@ _EPS = 1e-6  # a source frame starting within 1 us after a centre counts as on s
 class _Timeline:
     """Places source frames (in presentation order) on the store timeline (centre rule)."""
 
-    def __init__(self, fps: float, max_frames: int | None, max_side: int | None = None):
+    def __init__(self, fps: float, max_frames: int | None, max_side: int | None = None,
+                 threads: int = 0):
         self.fps = fps
+        self.threads = threads  # swscale threads of the RGB conversion (0: one per core)
         self.max_frames = max_frames
         self.max_side = max_side
         self.scale = 1.0
@@ -291,8 +293,9 @@ class _Timeline:
         if self.max_side and max(w, h) > self.max_side:
             self.scale = self.max_side / max(w, h)
             return frame.to_ndarray(format="rgb24", width=max(2, round(w * self.scale)),
-                                    height=max(2, round(h * self.scale)), interpolation="AREA")
-        return frame.to_ndarray(format="rgb24")
+                                    height=max(2, round(h * self.scale)), interpolation="AREA",
+                                    threads=self.threads)
+        return frame.to_ndarray(format="rgb24", threads=self.threads)
 
     def push(self, frame, time: float) -> None:
         if self.prev is not None:
@@ -316,10 +319,12 @@ def decode(path: str | os.PathLike, fps: float = 25.0, audio_rate: int = 16000,
     a note says the video was cut. ``audio=False`` skips audio decoding (``audio`` is None).
     ``max_side`` downscales frames whose longer side exceeds it (swscale, area), bounding memory
     for high-resolution sources; ``scale`` then says frame pixels per source pixel (divide boxes
-    found on the frames by it to get source pixels). ``threads`` is the number of FFmpeg decoder
-    threads (0: FFmpeg's choice, one per core); extraction uses 1, since each CPU worker is meant
-    to keep one core busy (the frames are the same either way, and so is the reason given for a
-    broken file).
+    found on the frames by it to get source pixels). ``threads`` is the number of FFmpeg threads
+    of the decoder and of the swscale RGB conversion (0: FFmpeg's choice, one per core);
+    extraction uses 1, since each CPU worker is meant to keep one core busy (the frames are the
+    same either way, and so is the reason given for a broken file). swscale's threads hand every
+    frame to a pool (about 8 context switches a frame): with one worker per core those wake-ups
+    left cores idle while two workers waited on each other's threads.
     Raises :class:`MediaError` for unusable files.
 
     >>> v = decode("clip.mp4")                     # doctest: +SKIP
@@ -346,7 +351,7 @@ def decode(path: str | os.PathLike, fps: float = 25.0, audio_rate: int = 16000,
         rate = vs.average_rate or vs.guessed_rate
         nominal_interval = 1.0 / float(rate) if rate else 1.0 / fps
 
-        timeline = _Timeline(fps, max_frames, max_side)
+        timeline = _Timeline(fps, max_frames, max_side, threads=int(threads or 0))
         origin: float | None = None
         times: list[float] = []
         last_frame_duration = 0.0

@@ -154,3 +154,34 @@ def test_max_side_downscales_frames_and_reports_the_scale(media):
     # the same picture, at half the size: compare with a 2x2 average of the full frames
     pooled = full.frames.astype(float).reshape(5, 80, 2, 96, 2, 3).mean(axis=(2, 4))
     assert np.abs(pooled - small.frames).mean() < 4.0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="counts context switches (getrusage)")
+def test_one_thread_decode_hands_no_frame_to_threads_and_gives_the_same_frames(media):
+    """``threads=1`` (what every CPU worker of extraction uses) keeps FFmpeg's decoder *and* its
+    swscale RGB conversion in the calling thread: a swscale thread pool woke its threads for
+    every frame, which left cores idle when one worker process ran per core. The frames are the
+    same as with FFmpeg's own thread choice, downscaled or not."""
+    import subprocess
+
+    code = (
+        "import resource, sys\n"
+        "from voca_data.media import decode\n"
+        "decode(sys.argv[1], threads=1)  # warm: imports, first-use allocations\n"
+        "for threads in (1, 0):\n"
+        "    before = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw\n"
+        "    n = decode(sys.argv[1], threads=threads).n_frames\n"
+        "    n += decode(sys.argv[1], threads=threads, max_side=96).n_frames\n"
+        "    print(n, resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - before)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(media["25"])], capture_output=True,
+                         text=True, check=True, timeout=120).stdout.split()
+    frames, one, auto = int(out[0]), int(out[1]), int(out[3])
+    # a thread pool sleeps and wakes for every frame; one thread blocks only now and then
+    assert one < frames / 4, f"{one} voluntary context switches for {frames} frames ({auto} with "
+    "FFmpeg's own thread choice)"
+    for max_side in (None, 96):
+        one = decode(media["25"], threads=1, max_side=max_side)
+        auto = decode(media["25"], threads=0, max_side=max_side)
+        np.testing.assert_array_equal(one.frames, auto.frames)
+        np.testing.assert_array_equal(one.audio, auto.audio)
