@@ -380,6 +380,16 @@ class VideoDataset(Dataset):
         reuse_memory: bool = True,
     ):
         handle = Store.open(store, storage_options)
+        try:
+            self._init(handle, split, window, stride, features, normalize, random_crop,
+                       max_videos, engine, reuse_memory)
+        finally:
+            if handle is not store:  # opened here: its remote session is not inherited by workers
+                handle.close()
+
+    def _init(self, handle: Store, split: str | Sequence[str] | None, window: int | None,
+              stride: int | None, features: Sequence[str], normalize: bool | Mapping[str, Any],
+              random_crop: bool, max_videos: int | None, engine: str, reuse_memory: bool) -> None:
         #: where the store lives (what each worker reopens); ``path``: its path or URL
         self.location: Location = handle.location
         self.path: Path | str = (

@@ -304,3 +304,28 @@ def test_s3_publish_open_and_dataloader(served, s3_server):
     y = list(DataLoader(b, batch_size=4, num_workers=2, collate_fn=collate))
     for p, q in zip(x, y):
         assert all(torch.equal(p[k], q[k]) for k in p)
+
+
+def test_remote_sessions_are_closed_and_nothing_is_printed_at_exit(served):
+    """A script that opens a store over HTTP, reads it with the zarr engine in the main process
+    and through DataLoader workers, and ends: aiohttp's "Unclosed client session" never appears
+    (handles' sessions are closed when collected, at exit, or by ``Store.close``)."""
+    import subprocess
+    import sys
+
+    _, url, _ = served
+    code = (
+        "import gc, sys, voca_data\n"
+        "from torch.utils.data import DataLoader\n"
+        "from voca_data.torch import VideoDataset, collate\n"
+        "ds = voca_data.open(sys.argv[1]); print(ds.visual[0, :4].values.shape)\n"
+        "d = VideoDataset(sys.argv[1], split=None, window=32, engine='zarr'); d[0]; gc.collect()\n"
+        "print(sum(1 for _ in DataLoader(d, batch_size=4, num_workers=2, collate_fn=collate)))\n"
+        "store = voca_data.Store.open(sys.argv[1]); store.close()\n"
+        "del ds; gc.collect(); print('end')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-1] == "end"
+    assert "Unclosed" not in proc.stderr, proc.stderr[-2000:]

@@ -21,10 +21,12 @@ Example
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +104,46 @@ def _is_url(text: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------- location
+
+# by id: fsspec file systems with the same options compare equal, so a WeakSet would keep one
+_REMOTE_FILESYSTEMS: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+
+
+def _close_session(fs: Any) -> None:
+    """Close ``fs``'s HTTP session (an fsspec file system zarr made asynchronous, whose session
+    lives on zarr's event loop and that nothing else closes: aiohttp would print "Unclosed client
+    session" when it is collected or the process ends)."""
+    session = getattr(fs, "_session", None)
+    if session is None or getattr(session, "closed", True):
+        return
+    import asyncio
+
+    from zarr.core.sync import sync
+
+    try:
+        asyncio.get_running_loop().create_task(session.close())  # collected on the loop itself
+    except RuntimeError:  # no loop running in this thread: run it on zarr's
+        try:
+            sync(session.close(), timeout=5)
+        except Exception as exc:  # noqa: BLE001 - best effort; nothing is written
+            log.debug("%s: closing its HTTP session failed: %s", fs, exc)
+
+
+def _close_sessions() -> None:
+    for fs in list(_REMOTE_FILESYSTEMS.values()):
+        _close_session(fs)
+
+
+def _close_when_done(store: Any) -> None:
+    """Close the session of ``store``'s file system when the store is collected, or at exit (a
+    hook registered after zarr's own, so it runs while zarr's loop still does)."""
+    if not getattr(_close_when_done, "registered", False):
+        atexit.register(_close_sessions)
+        _close_when_done.registered = True  # type: ignore[attr-defined]
+    _REMOTE_FILESYSTEMS[id(store.fs)] = store.fs
+    weakref.finalize(store, _close_session, store.fs).atexit = False
+
+
 @dataclass(frozen=True)
 class Location:
     """Where a store lives: a local path or a URL with its ``storage_options``; picklable, so a
@@ -158,8 +200,10 @@ class Location:
             # a file system of its own (not fsspec's per-process instance cache): its HTTP
             # session and pooled connections belong to this store alone
             options = {"skip_instance_cache": True, **dict(self.storage_options)}
-            return zarr.storage.FsspecStore.from_url(self.url, storage_options=options,
-                                                     read_only=True)
+            store = zarr.storage.FsspecStore.from_url(self.url, storage_options=options,
+                                                      read_only=True)
+            _close_when_done(store)
+            return store
         except ImportError as exc:
             raise StoreError(
                 f"{self.url}: reading {self.protocol}:// needs an fsspec implementation that is not "
@@ -220,7 +264,8 @@ def _open_hdf5(obj: Any) -> xr.Dataset:
     return ds
 
 
-def _open_location(loc: Location) -> xr.Dataset:
+def _open_location(loc: Location) -> tuple[xr.Dataset, Any]:
+    """The dataset at ``loc``, and the fsspec file system it reads through (``None`` locally)."""
     where = loc.url
     if not loc.is_remote:
         path = Path(where)
@@ -232,9 +277,9 @@ def _open_location(loc: Location) -> xr.Dataset:
                 raise StoreError(
                     f"{path} is a directory but not a Zarr v3 store (no zarr.json): expected a "
                     "store written by voca (voca extract / voca import-npz)")
-            return _open_zarr(loc.zarr_store(), where)
+            return _open_zarr(loc.zarr_store(), where), None
         if loc.format == "hdf5":
-            return _open_hdf5(path)
+            return _open_hdf5(path), None
         raise StoreError(
             f"{path} is neither a Zarr store directory nor an HDF5 file: expected a voca store")
     # remote: an HDF5 file is one object; a Zarr store has a zarr.json under its URL
@@ -242,10 +287,10 @@ def _open_location(loc: Location) -> xr.Dataset:
         import fsspec
 
         fobj = fsspec.open(loc.url, mode="rb", **dict(loc.storage_options)).open()
-        return _open_hdf5(fobj)
+        return _open_hdf5(fobj), None
     zstore = loc.zarr_store()
     try:
-        return _open_zarr(zstore, where)
+        return _open_zarr(zstore, where), getattr(zstore, "fs", None)
     except FileNotFoundError as exc:
         raise FileNotFoundError(
             f"{where}: no voca store there (no zarr.json under that URL); check the URL and "
@@ -297,6 +342,19 @@ class Store:
                                          if k in self.attrs}
         self._index: dict[str, int] | None = None
         self._arrays: dict[str, Any] = {}
+        self._filesystem: Any = None  # the fsspec file system of a remote store (see close)
+
+    def close(self) -> None:
+        """Close the HTTP session of a remote store this handle opened (a local store holds
+        nothing open); reads through this handle fail afterwards. Done anyway when the handle is
+        collected or the process ends; closing early keeps a forked child (a DataLoader worker)
+        from inheriting an open session.
+
+        >>> store = Store.open("https://example.org/lavdf.zarr")      # doctest: +SKIP
+        >>> ids = store.video_ids; store.close()                      # doctest: +SKIP
+        """
+        if self._filesystem is not None:
+            _close_session(self._filesystem)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -326,7 +384,7 @@ class Store:
         if isinstance(source, (str, os.PathLike)):
             location = Location.parse(source, storage_options)
             try:
-                ds = _open_location(location)
+                ds, filesystem = _open_location(location)
             except (StoreError, FileNotFoundError):
                 raise
             except PermissionError as exc:
@@ -351,8 +409,10 @@ class Store:
             root = getattr(zstore, "root", None)
             url = str(root) if root is not None and not group else where
             location = Location(url, {}, "zarr")
+            filesystem = None  # the caller's store: the caller's to close
         ds = _prepare(ds, location.url)
         store = cls(ds, location)
+        store._filesystem = filesystem
         if warn_incomplete:
             store.warn_if_incomplete(stacklevel=3)
         return store
