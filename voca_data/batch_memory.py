@@ -2,8 +2,9 @@
 
 A DataLoader worker hands its batch to the main process through shared memory. Fresh shared
 memory costs more than the reading itself: every page of it is allocated and zeroed by the kernel
-on first touch (on this project's 2-core VM, 8.6 ms for one 16 x 128-frame batch of 512 + 1024
-float32 dims, against 0.5 ms to fill memory that is already mapped; docs/benchmarks.md). So each
+on first touch (on this project's 2-core VM, 2026-11-30: 8.6 ms for one 16 x 128-frame batch of
+512 + 1024 float32 dims, against 0.5 ms to fill memory that is already mapped; the
+``reuse_memory=False`` row of docs/benchmarks.md shows the effect on a DataLoader). So each
 worker keeps a few shared-memory slots and fills a free one:
 
 * :meth:`BatchMemory.take` gives a slot that no process uses and marks it *lent*;
