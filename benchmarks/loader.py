@@ -15,7 +15,9 @@ whole video per sample and crops, like today's scripts, returning the same tenso
 and list all videos; and ``voca_data.open`` + ``.sel(split="test")`` of a 136,304-video store with
 tiny dims at two frame extents (time and memory, each in a fresh process), through the ``Store`` handle; then the DataLoader
 and the big open again over a Range-capable HTTP server on 127.0.0.1 (requests per sample
-counted). The results replace the
+counted): Debian's nginx where installed (``apt-get install nginx-light``; a C server, as real
+object stores are, that leaves the 2 shared cores to the client), else voca's aiohttp test
+server (``--http-server``). The results replace the
 ``## Loader`` section of the Markdown file given by ``--doc`` (other sections are kept).
 
 ``--quick`` (a smoke test, < 1 min): 64 videos, few samples, a 6,816-video open store, and the
