@@ -58,7 +58,7 @@ class Slot:
     def tensor(self, dtype: torch.dtype, shape: tuple[int, ...], offset: int) -> torch.Tensor:
         """A ``dtype`` tensor of ``shape`` at byte ``offset`` of the slot (a multiple of its
         element size)."""
-        size = torch.empty((), dtype=dtype).element_size()
+        size = dtype.itemsize
         if offset % size:
             raise ValueError(f"offset {offset} is not a multiple of {dtype}'s {size} bytes")
         return torch.empty(0, dtype=dtype).set_(self.storage, offset // size, shape)
@@ -86,7 +86,7 @@ class BatchMemory:
                 and self.storages[i].nbytes() >= nbytes]
         index = fits[0] if fits else free[0]
         if not fits:  # a new slot, or a free one that is too small for this batch
-            self.storages[index] = None
+            self.storages[index] = None  # the old memory goes before the new is made
             self.storages[index] = _fresh_storage(nbytes)
             self.made += 1
         self._flags[index] = 1
@@ -130,7 +130,7 @@ def layout(specs: Mapping[str, tuple[tuple[int, ...], torch.dtype]]) -> tuple[di
         n = 1
         for d in shape:
             n *= int(d)
-        pos += n * torch.empty((), dtype=dtype).element_size()
+        pos += n * dtype.itemsize
     return offsets, pos
 
 

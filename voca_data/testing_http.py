@@ -156,9 +156,14 @@ http {{
 """
 
 
+def _nginx_binary() -> str | None:
+    """The ``nginx`` binary on PATH or in /usr/sbin (root's PATH has it, a user's may not)."""
+    return shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin")
+
+
 def nginx_available() -> bool:
-    """Whether an ``nginx`` binary is on PATH (or in /usr/sbin)."""
-    return shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin") is not None
+    """Whether nginx is installed (:func:`serve` can run it)."""
+    return _nginx_binary() is not None
 
 
 class NginxServer:
@@ -170,7 +175,7 @@ class NginxServer:
         import tempfile
         import time
 
-        binary = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin")
+        binary = _nginx_binary()
         if binary is None:
             raise RuntimeError("nginx is not installed (Debian: apt-get install nginx-light)")
         self.root = Path(root).resolve()

@@ -380,16 +380,6 @@ class VideoDataset(Dataset):
         reuse_memory: bool = True,
     ):
         handle = Store.open(store, storage_options)
-        try:
-            self._init(handle, split, window, stride, features, normalize, random_crop,
-                       max_videos, engine, reuse_memory)
-        finally:
-            if handle is not store:  # opened here: its remote session is not inherited by workers
-                handle.close()
-
-    def _init(self, handle: Store, split: str | Sequence[str] | None, window: int | None,
-              stride: int | None, features: Sequence[str], normalize: bool | Mapping[str, Any],
-              random_crop: bool, max_videos: int | None, engine: str, reuse_memory: bool) -> None:
         #: where the store lives (what each worker reopens); ``path``: its path or URL
         self.location: Location = handle.location
         self.path: Path | str = (
@@ -489,6 +479,8 @@ class VideoDataset(Dataset):
         self._item_start = np.asarray(starts, dtype=np.int64)
         self._reader: Any = None
         self._reader_pid: int | None = None
+        if handle is not store:  # opened here: DataLoader workers must not inherit its session
+            handle.close()
 
     # ------------------------------------------------------------------ construction helpers
     @staticmethod
