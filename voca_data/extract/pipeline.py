@@ -88,7 +88,6 @@ def _worker_main(conn: Any, root: str, config: ExtractConfig, max_frames: int,
     cv2.setNumThreads(1)
     from .models import make_config_detector
 
-
     detector = make_config_detector(config, threads=1)
     root_path = Path(root)
     while True:
